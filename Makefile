@@ -1,0 +1,52 @@
+# One entry point for every task: `make run`, `make test`, `make check`.
+SHELL := /bin/bash
+VENV ?= .venv
+PY := $(VENV)/bin/python
+export PYTHONUNBUFFERED := 1
+
+.PHONY: install services run demo test lint typecheck check bench bench-sizerec check-ops clean
+
+install: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	@python3 -m venv --help >/dev/null 2>&1 || (apt-get update -qq && apt-get install -y -qq python3-venv python3-dev)
+	@test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[dev]'
+	@touch $@
+
+services:
+	@scripts/ensure-services.sh
+
+## The whole pipeline on this machine: embedded backend, local image provider, no cloud credentials.
+run: install
+	@scripts/ensure-services.sh --redis-only
+	@scripts/run-local.sh
+
+## Push a few real-shaped tasks onto the queue of a running `make run` and print their fate.
+demo: install
+	$(PY) scripts/demo.py
+
+test: install services
+	$(PY) -m pytest -q
+
+lint: install
+	$(VENV)/bin/ruff check wearon tests bench scripts
+	$(VENV)/bin/ruff format --check wearon tests bench scripts
+
+typecheck: install
+	$(VENV)/bin/mypy
+
+check: lint typecheck test
+
+bench: install services
+	$(PY) bench/pipeline.py
+
+bench-sizerec: install services
+	$(PY) bench/sizerec.py
+
+check-ops: install
+	@ops/check.sh
+
+clean:
+	rm -rf $(VENV) .wearon-data .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,425 @@
+"""`make bench`: the generation pipeline under load, with real processes, Redis and PostgreSQL.
+
+Runs the real bridge, worker and scheduler processes against the OpenAI stand-in (a separate
+process on loopback, configurable latency) and the Supabase adapter talking to its stand-in (a
+separate process, with the real PostgreSQL database `wearon_bench` behind it), and prints one
+table per scenario (also written to bench/results/pipeline.md):
+
+  sustained  300 tasks/min for --minutes (default 5), provider latency uniform 20-40 s
+  burst      10,000 tasks LPUSHed at once, provider latency 0, rate limit lifted
+  cost       --cost-tasks tasks at provider latency 0, rate limit lifted: the pipeline's own cost
+
+Uses Redis database 14 and Dramatiq namespace wearon-bench, so it touches nothing else.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+from uuid import uuid4
+
+import httpx
+import psycopg
+import redis
+from psycopg.rows import dict_row
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from tests.helpers.asgi import free_port, serve  # noqa: E402
+from tests.helpers.images import image_app  # noqa: E402
+from tests.helpers.processes import die_with_parent  # noqa: E402
+from tests.standins.openai import API_KEY  # noqa: E402
+from tests.standins.supabase import SERVICE_ROLE_KEY  # noqa: E402
+from wearon import keys  # noqa: E402
+
+REDIS_URL = "redis://127.0.0.1:6379/14"
+PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
+PG_DSN = "postgresql://postgres@127.0.0.1:5432/wearon_bench"
+MIGRATIONS = sorted((ROOT / "supabase" / "migrations").glob("*.sql"))
+NAMESPACE = "wearon-bench"
+PROCESSES, THREADS = 2, 128
+RESULTS = ROOT / "bench" / "results" / "pipeline.md"
+
+
+@dataclass
+class Stack:
+    data_dir: Path
+    standin_url: str
+    images_url: str
+    procs: dict[str, subprocess.Popen[bytes]]
+    redis: redis.Redis
+
+
+def fresh_database() -> None:
+    with psycopg.connect(PG_ADMIN, autocommit=True) as admin:
+        admin.execute("drop database if exists wearon_bench with (force)")
+        admin.execute("create database wearon_bench")
+    with psycopg.connect(PG_DSN, autocommit=True) as conn:
+        for migration in MIGRATIONS:
+            conn.execute(migration.read_text())  # type: ignore[arg-type]
+
+
+def env_for(data_dir: Path, standin_url: str, supabase_url: str, rate_limit: int) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "SUPABASE_"))}
+    env.update(
+        PYTHONUNBUFFERED="1",
+        PATH=f"{Path(sys.executable).parent}:{env.get('PATH', '')}",
+        REDIS_URL=REDIS_URL,
+        DRAMATIQ_NAMESPACE=NAMESPACE,
+        OPENAI_API_KEY=API_KEY,
+        OPENAI_BASE_URL=f"{standin_url}/v1",
+        OPENAI_RATE_LIMIT_PER_MINUTE=str(rate_limit),
+        SUPABASE_URL=supabase_url,
+        SUPABASE_SERVICE_ROLE_KEY=SERVICE_ROLE_KEY,
+        DOWNLOAD_ALLOWED_HOSTS="127.0.0.1",
+        DOWNLOAD_ALLOW_PRIVATE_NETWORKS="true",
+        WORKER_PROCESSES=str(PROCESSES),
+        WORKER_CONCURRENCY=str(THREADS),
+        BRIDGE_METRICS_PORT=str(free_port()),
+        SCHEDULER_METRICS_PORT=str(free_port()),
+        PROMETHEUS_MULTIPROC_DIR=str(data_dir / "prometheus"),
+        dramatiq_prom_port=str(free_port()),
+        LOG_LEVEL="WARNING",
+    )
+    return env
+
+
+@contextmanager
+def stack(latency: tuple[float, float], rate_limit: int, small_images: bool = False) -> Iterator[Stack]:
+    client = redis.Redis.from_url(REDIS_URL)
+    client.flushdb()
+    fresh_database()
+    data_dir = Path(tempfile.mkdtemp(prefix="wearon-bench-"))
+    port, supabase_port = free_port(), free_port()
+    standin_url = f"http://127.0.0.1:{port}"
+    supabase_url = f"http://127.0.0.1:{supabase_port}"
+    env = env_for(data_dir, standin_url, supabase_url, rate_limit)
+    logs = data_dir / "logs"
+    logs.mkdir()
+    openai = ["tests.standins.openai", "--port", str(port), "--latency", *map(str, latency)]
+    commands = {
+        "standin": [sys.executable, "-m", *openai],
+        "supabase": [
+            sys.executable,
+            "-m",
+            "tests.standins.supabase",
+            "--port",
+            str(supabase_port),
+            "--dsn",
+            PG_DSN,
+        ],
+        "bridge": [sys.executable, "-m", "wearon.bridge"],
+        "worker": [str(ROOT / "scripts" / "worker")],
+        "scheduler": [sys.executable, "-m", "wearon.scheduler"],
+    }
+    procs = {
+        name: subprocess.Popen(
+            argv,
+            env=env,
+            cwd=ROOT,
+            stdout=(logs / f"{name}.log").open("wb"),
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            preexec_fn=die_with_parent,
+        )
+        for name, argv in commands.items()
+    }
+    try:
+        with serve(image_app(small=small_images)) as images_url:
+            _wait_http(f"{standin_url}/_standin/stats")
+            _wait_http(f"{supabase_url}/rest/v1/rpc/none")  # any answer will do: it is up
+            time.sleep(3)  # worker processes boot
+            yield Stack(data_dir, standin_url, images_url, procs, client)
+    finally:
+        for proc in procs.values():
+            os.killpg(proc.pid, signal.SIGTERM)
+        for proc in procs.values():
+            try:
+                proc.wait(30)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+        client.flushdb()
+
+
+def _wait_http(url: str) -> None:
+    for _ in range(100):
+        try:
+            httpx.get(url, timeout=1)
+            return
+        except httpx.HTTPError:
+            time.sleep(0.1)
+    raise RuntimeError(f"{url} did not come up")
+
+
+def make_task(s: Stack, n: int) -> dict[str, Any]:
+    b2b = n % 2 == 1
+    task = {
+        "task_id": str(uuid4()),
+        "channel": "b2b" if b2b else "b2c",
+        "store_id": "bench-store" if b2b else None,
+        "user_id": None if b2b else "bench-user",
+        "session_id": str(uuid4()),
+        "image_urls": [f"{s.images_url}/person.jpg", f"{s.images_url}/garment.jpg"],
+        "prompt": f"bench {n} {uuid4().hex[:8]}",
+        "request_id": f"bench-{n}",
+        "version": 1,
+        "created_at": datetime.now(UTC).isoformat(),
+    }
+    return task
+
+
+def open_sessions(s: Stack, tasks: list[dict[str, Any]]) -> None:
+    """What the Next.js API does: one credit spent, one queued session, per task."""
+    with psycopg.connect(PG_DSN, autocommit=True) as conn:
+        conn.execute("insert into user_credits values ('bench-user', 1000000000) on conflict do nothing")
+        conn.execute("insert into store_credits values ('bench-store', 1000000000) on conflict do nothing")
+        with conn.transaction(), conn.cursor() as cur:
+            cur.executemany(
+                "select wearon_open_session(%s, %s, %s, %s)",
+                [(t["channel"], t["session_id"], t["store_id"] or t["user_id"], t["prompt"]) for t in tasks],
+            )
+
+
+def sessions(s: Stack) -> list[dict[str, Any]]:
+    with psycopg.connect(PG_DSN, autocommit=True, row_factory=dict_row) as conn:
+        return conn.execute(
+            "select id, status, created_at, updated_at, prompt from generation_sessions"
+            " union all select id, status, created_at, updated_at, prompt from store_generation_sessions"
+        ).fetchall()
+
+
+def wait_terminal(s: Stack, expected: int, timeout: float) -> list[dict[str, Any]]:
+    deadline = time.monotonic() + timeout
+    while True:
+        rows = sessions(s)
+        done = [r for r in rows if r["status"] in ("completed", "failed")]
+        if len(done) >= expected or time.monotonic() > deadline:
+            return rows
+        time.sleep(1)
+
+
+def cpu_seconds(pids: list[int]) -> float:
+    total = 0.0
+    ticks = os.sysconf("SC_CLK_TCK")
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            total += (int(fields[11]) + int(fields[12])) / ticks
+        except (FileNotFoundError, IndexError):
+            pass
+    return total
+
+
+def tree(pid: int) -> list[int]:
+    out = subprocess.run(["pgrep", "-g", str(os.getpgid(pid))], capture_output=True, text=True, check=False)
+    return [int(p) for p in out.stdout.split()]
+
+
+def rss_mb(pids: list[int]) -> float:
+    total = 0
+    for pid in pids:
+        try:
+            for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    total += int(line.split()[1])
+        except FileNotFoundError:
+            pass
+    return total / 1024
+
+
+def pipeline_pids(s: Stack) -> list[int]:
+    return [p for name in ("bridge", "worker") for p in tree(s.procs[name].pid)]
+
+
+def standin_stats(s: Stack) -> dict[str, Any]:
+    return dict(httpx.get(f"{s.standin_url}/_standin/stats", timeout=30).json())
+
+
+def max_in_window(times: list[float], window: float = 60.0) -> int:
+    times = sorted(times)
+    best, lo = 0, 0
+    for hi, t in enumerate(times):
+        while t - times[lo] >= window:
+            lo += 1
+        best = max(best, hi - lo + 1)
+    return best
+
+
+def pct(values: list[float], q: float) -> float:
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+def ts(value: datetime) -> float:
+    return value.timestamp()
+
+
+def sustained(minutes: float) -> list[tuple[str, str, str]]:
+    rate = 5.0  # tasks per second = 300/min
+    with stack((20.0, 40.0), rate_limit=300) as s:
+        cpu0 = cpu_seconds(pipeline_pids(s))
+        started = time.time()
+        total = int(minutes * 60 * rate)
+        peak_rss = 0.0
+        for n in range(total):
+            task = make_task(s, n)
+            open_sessions(s, [task])
+            s.redis.lpush(keys.TASKS, json.dumps(task))
+            if n % 50 == 0:
+                peak_rss = max(peak_rss, rss_mb(pipeline_pids(s)))
+            time.sleep(max(0.0, started + (n + 1) / rate - time.time()))
+        push_end = time.time()
+        rows = wait_terminal(s, total, timeout=180)
+        wall = time.time() - started
+        cpu = cpu_seconds(pipeline_pids(s)) - cpu0
+        peak_rss = max(peak_rss, rss_mb(pipeline_pids(s)))
+        stats = standin_stats(s)
+    completed = [r for r in rows if r["status"] == "completed"]
+    latency = dict(zip(stats["prompts"], stats["latencies"], strict=True))
+    total_s = [ts(r["updated_at"]) - ts(r["created_at"]) for r in completed]
+    overhead = [ts(r["updated_at"]) - ts(r["created_at"]) - latency.get(r["prompt"], 0.0) for r in completed]
+    per_minute = _steady_per_minute([ts(r["updated_at"]) for r in completed], started + 60, push_end)
+    return [
+        ("tasks pushed", f"{total} over {minutes:g} min", "300/min"),
+        (
+            "completed / failed",
+            f"{len(completed)} / {sum(r['status'] == 'failed' for r in rows)}",
+            "all completed",
+        ),
+        ("completed per minute, steady state (min / mean)", per_minute, ">= 295"),
+        ("provider calls in any sliding 60 s window (max)", str(max_in_window(stats["calls"])), "<= 300"),
+        (
+            "queue -> completed p50 / p95",
+            f"{pct(total_s, 0.5):.1f} s / {pct(total_s, 0.95):.1f} s",
+            "p95 < 45 s",
+        ),
+        (
+            "overhead (minus provider time) p50 / p95",
+            f"{pct(overhead, 0.5):.3f} s / {pct(overhead, 0.95):.3f} s",
+            "p95 < 1 s",
+        ),
+        ("worker + bridge RSS (peak)", f"{peak_rss:.0f} MB", "< 1 GB"),
+        ("worker + bridge CPU", f"{100 * cpu / wall:.0f}% of one core", "reported"),
+    ]
+
+
+def _steady_per_minute(done_at: list[float], start: float, end: float) -> str:
+    counts = []
+    minute = start
+    while minute + 60 <= end:
+        counts.append(sum(minute <= t < minute + 60 for t in done_at))
+        minute += 60
+    if not counts:
+        return "n/a (run >= 2 minutes)"
+    return f"{min(counts)} / {statistics.mean(counts):.0f}"
+
+
+def burst(count: int) -> list[tuple[str, str, str]]:
+    # Small inputs: this scenario is about the bridge and about losing nothing, not image CPU.
+    with stack((0.0, 0.0), rate_limit=10**7, small_images=True) as s:
+        tasks = [make_task(s, n) for n in range(count)]
+        open_sessions(s, tasks)
+        pipe = s.redis.pipeline(transaction=False)
+        for t in tasks:
+            pipe.lpush(keys.TASKS, json.dumps(t))
+        started = time.time()
+        pipe.execute()
+        processing = keys.bridge_processing("default")
+        while s.redis.llen(keys.TASKS) or s.redis.llen(processing):
+            time.sleep(0.01)
+        moved_s = time.time() - started
+        rows = wait_terminal(s, count, timeout=900)
+        stats = standin_stats(s)
+    terminal = sum(r["status"] in ("completed", "failed") for r in rows)
+    seen: dict[str, int] = {}
+    for prompt in stats["prompts"]:
+        seen[prompt] = seen.get(prompt, 0) + 1
+    return [
+        ("tasks LPUSHed at once", str(count), ""),
+        ("bridge: moved into Dramatiq", f"{count / moved_s:,.0f} tasks/s ({moved_s:.2f} s)", ">= 2,000/s"),
+        ("reached a terminal state", f"{terminal} / {count}", "all"),
+        ("lost (no session row terminal)", str(count - terminal), "0"),
+        ("provider called twice for one task", str(sum(n > 1 for n in seen.values())), "0"),
+    ]
+
+
+def cost(count: int) -> list[tuple[str, str, str]]:
+    with stack((0.0, 0.0), rate_limit=10**7) as s:
+        tasks = [make_task(s, n) for n in range(count)]
+        open_sessions(s, tasks)
+        cpu0 = cpu_seconds(pipeline_pids(s))
+        started = time.time()
+        pipe = s.redis.pipeline(transaction=False)
+        for t in tasks:
+            pipe.lpush(keys.TASKS, json.dumps(t))
+        pipe.execute()
+        rows = wait_terminal(s, count, timeout=900)
+        wall = time.time() - started
+        cpu = cpu_seconds(pipeline_pids(s)) - cpu0
+    done = sum(r["status"] == "completed" for r in rows)
+    return [
+        ("tasks (provider latency 0)", str(count), ""),
+        ("end to end", f"{done / wall:.1f} tasks/s", "reported"),
+        ("CPU per task (bridge + workers)", f"{1000 * cpu / max(done, 1):.1f} CPU-ms", "reported"),
+    ]
+
+
+def table(title: str, rows: list[tuple[str, str, str]]) -> str:
+    width = max(len(r[0]) for r in rows)
+    lines = [
+        f"### {title}",
+        "",
+        f"| {'measure':{width}} | measured | target |",
+        f"|{'-' * (width + 2)}|---|---|",
+    ]
+    lines += [f"| {name:{width}} | {value} | {target} |" for name, value, target in rows]
+    return "\n".join(lines) + "\n"
+
+
+def main() -> None:
+    # A SIGTERM (timeout, Ctrl-C from make) must still stop the processes this run started.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    parser = argparse.ArgumentParser(description="Benchmark the generation pipeline.")
+    parser.add_argument("--minutes", type=float, default=5.0, help="length of the sustained scenario")
+    parser.add_argument("--burst", type=int, default=10_000, help="tasks in the burst scenario")
+    parser.add_argument("--cost-tasks", type=int, default=2_000, help="tasks in the cost scenario")
+    parser.add_argument("--only", choices=["sustained", "burst", "cost"], action="append")
+    args = parser.parse_args()
+    chosen = args.only or ["sustained", "burst", "cost"]
+    header = (
+        f"## Pipeline benchmark, {datetime.now(UTC):%Y-%m-%d %H:%M} UTC\n\n"
+        f"{os.cpu_count()} cores; backend: Supabase adapter -> stand-in -> PostgreSQL; "
+        f"worker: {PROCESSES} processes x {THREADS} threads; OpenAI stand-in on loopback.\n"
+    )
+    out = [header]
+    for name in chosen:
+        rows = {
+            "sustained": lambda: sustained(args.minutes),
+            "burst": lambda: burst(args.burst),
+            "cost": lambda: cost(args.cost_tasks),
+        }[name]()
+        out.append(table(name, rows))
+        print(out[-1], flush=True)
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.write_text("\n".join(out))
+    print(f"written to {RESULTS.relative_to(ROOT)}")
+
+
+if __name__ == "__main__":
+    main()

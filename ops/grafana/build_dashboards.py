@@ -1,0 +1,514 @@
+#!/usr/bin/env python3
+"""Generates the Grafana dashboards and alert rules that ops/grafana/provisioning loads.
+
+    python ops/grafana/build_dashboards.py          # rewrite the generated files
+    python ops/grafana/build_dashboards.py --check  # exit 1 if a generated file is stale
+
+Writes ops/grafana/dashboards/{overview,pipeline,api}.json and
+ops/grafana/provisioning/alerting/rules.yml. The Grafana alert rules are derived from the
+Prometheus alerting rules in ops/prometheus/rules/alerts.yml (the ones `promtool test rules`
+exercises): each of those compares one recorded series with a threshold, and the Grafana rule
+does the same comparison, for the same `for`, and notifies WhatsApp.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sys
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+OPS = Path(__file__).resolve().parents[1]
+DASHBOARDS = OPS / "grafana" / "dashboards"
+ALERT_RULES = OPS / "grafana" / "provisioning" / "alerting" / "rules.yml"
+PROMETHEUS_ALERTS = OPS / "prometheus" / "rules" / "alerts.yml"
+
+PROMETHEUS = {"type": "prometheus", "uid": "prometheus"}
+LOKI = {"type": "loki", "uid": "loki"}
+RATE = "$__rate_interval"
+Panel = dict[str, Any]
+
+
+# --- panels -------------------------------------------------------------------------------
+
+
+def target(expr: str, legend: str = "", ref: str = "A") -> dict[str, Any]:
+    return {"refId": ref, "datasource": PROMETHEUS, "expr": expr, "legendFormat": legend or "__auto"}
+
+
+def timeseries(title: str, targets: list[dict[str, Any]], unit: str = "short", **extra: Any) -> Panel:
+    """A graph; `threshold` draws a red line, `width`/`height` size it, other keys go in as-is."""
+    for ref, t in zip("ABCDEFGH", targets, strict=False):
+        t["refId"] = ref
+    description = extra.pop("description", "")
+    defaults: dict[str, Any] = {"unit": unit, "custom": {"fillOpacity": 10, "showPoints": "never"}}
+    if "threshold" in extra:
+        defaults["thresholds"] = _thresholds(extra.pop("threshold"))
+        defaults["custom"]["thresholdsStyle"] = {"mode": "line"}
+    return {
+        "type": "timeseries",
+        "title": title,
+        "description": description,
+        "datasource": PROMETHEUS,
+        "targets": targets,
+        "fieldConfig": {"defaults": defaults, "overrides": []},
+        "options": {"legend": {"displayMode": "list", "placement": "bottom"}, "tooltip": {"mode": "multi"}},
+        **extra,
+    }
+
+
+def stat(
+    title: str, expr: str, unit: str = "short", mappings: list[Any] | None = None, **extra: Any
+) -> Panel:
+    description = extra.pop("description", "")
+    defaults: dict[str, Any] = {"unit": unit, "mappings": mappings or []}
+    if "threshold" in extra:
+        defaults["thresholds"] = _thresholds(extra.pop("threshold"))
+    return {
+        "type": "stat",
+        "title": title,
+        "description": description,
+        "datasource": PROMETHEUS,
+        "targets": [target(expr)],
+        "fieldConfig": {"defaults": defaults, "overrides": []},
+        "options": {
+            "colorMode": "background",
+            "graphMode": "none",
+            "reduceOptions": {"calcs": ["lastNotNull"]},
+        },
+        **extra,
+    }
+
+
+def quantiles(title: str, histogram: str, unit: str = "s", by: str = "", scale: str = "") -> Panel:
+    """p50/p95/p99 of a Prometheus histogram (`histogram` is the name without `_bucket`)."""
+    grouping = f"le, {by}" if by else "le"
+    legend = f"{{{{{by}}}}} p{{q}}" if by else "p{q}"
+    return timeseries(
+        title,
+        [
+            target(
+                f"histogram_quantile({q}, sum by ({grouping}) (rate({histogram}_bucket[{RATE}]))){scale}",
+                legend.format(q=int(q * 100)),
+            )
+            for q in (0.5, 0.95, 0.99)
+        ],
+        unit=unit,
+    )
+
+
+def per_minute(title: str, counter: str, by: str, selector: str = "", **extra: Any) -> Panel:
+    expr = f"sum by ({by}) (rate({counter}{selector}[{RATE}])) * 60"
+    return timeseries(title, [target(expr, f"{{{{{by}}}}}")], unit="short", **extra)
+
+
+def logs(title: str, expr: str) -> Panel:
+    return {
+        "type": "logs",
+        "title": title,
+        "description": "Type a request_id in the variable above to follow one request through every process.",
+        "datasource": LOKI,
+        "targets": [{"refId": "A", "datasource": LOKI, "expr": expr, "queryType": "range"}],
+        "options": {
+            "showTime": True,
+            "wrapLogMessage": True,
+            "enableLogDetails": True,
+            "sortOrder": "Descending",
+            "dedupStrategy": "none",
+        },
+    }
+
+
+def loki_timeseries(title: str, expr: str, legend: str) -> Panel:
+    panel = timeseries(title, [], unit="short")
+    panel["datasource"] = LOKI
+    panel["targets"] = [{"refId": "A", "datasource": LOKI, "expr": expr, "legendFormat": legend}]
+    return panel
+
+
+def row(title: str) -> Panel:
+    return {"type": "row", "title": title, "collapsed": False, "panels": []}
+
+
+def _thresholds(value: float) -> dict[str, Any]:
+    return {
+        "mode": "absolute",
+        "steps": [{"color": "green", "value": None}, {"color": "red", "value": value}],
+    }
+
+
+HEALTH_MAPPINGS = [
+    {
+        "type": "value",
+        "options": {"1": {"text": "OK", "color": "green"}, "0": {"text": "DEGRADED", "color": "red"}},
+    }
+]
+
+
+# --- layout -------------------------------------------------------------------------------
+
+
+def layout(panels: list[Panel]) -> list[Panel]:
+    """Rows span the width; other panels flow two per line (full width when `width` is 24)."""
+    x = y = 0
+    line_height = 0
+    for n, panel in enumerate(panels, start=1):
+        panel["id"] = n
+        if panel["type"] == "row":
+            y += line_height
+            panel["gridPos"] = {"h": 1, "w": 24, "x": 0, "y": y}
+            x, y, line_height = 0, y + 1, 0
+            continue
+        width = panel.pop("width", 12)
+        height = panel.pop("height", 8)
+        if x + width > 24:
+            x, y, line_height = 0, y + line_height, 0
+        panel["gridPos"] = {"h": height, "w": width, "x": x, "y": y}
+        x += width
+        line_height = max(line_height, height)
+    return panels
+
+
+def dashboard(
+    uid: str, title: str, panels: list[Panel], variables: list[dict[str, Any]] | None = None
+) -> dict[str, Any]:
+    return {
+        "uid": uid,
+        "title": title,
+        "tags": ["wearon"],
+        "timezone": "browser",
+        "editable": False,
+        "graphTooltip": 1,
+        "refresh": "30s",
+        "schemaVersion": 39,
+        "time": {"from": "now-6h", "to": "now"},
+        "templating": {"list": variables or []},
+        "annotations": {"list": []},
+        "panels": layout(panels),
+    }
+
+
+# --- dashboards ---------------------------------------------------------------------------
+
+
+def overview() -> dict[str, Any]:
+    services = ["api-1", "api-2", "bridge", "worker", "scheduler", "nginx", "redis", "grafana", "prometheus"]
+    variables = [
+        {
+            "type": "custom",
+            "name": "service",
+            "label": "Compose service",
+            "query": ",".join(services),
+            "includeAll": True,
+            "allValue": ".+",
+            "multi": True,
+            "current": {"text": "All", "value": "$__all"},
+        },
+        {"type": "textbox", "name": "request_id", "label": "request_id", "query": ""},
+    ]
+    log_query = '{compose_service=~"$service"} | json | request_id=~"${request_id:regex}.*"'
+    panels = [
+        row("Health"),
+        stat(
+            "API health",
+            "wearon:api_health_ok:min",
+            mappings=HEALTH_MAPPINGS,
+            width=6,
+            height=5,
+            description="0 when any API replica reports degraded (/health) or cannot be scraped.",
+        ),
+        stat(
+            "Firing alerts", 'count(ALERTS{alertstate="firing"}) or vector(0)', threshold=1, width=6, height=5
+        ),
+        stat(
+            "Scrape targets down", "sum(job:targets_down:count) or vector(0)", threshold=1, width=6, height=5
+        ),
+        stat(
+            "Generation error ratio (5m)",
+            "wearon:generation_error_ratio:rate5m",
+            unit="percentunit",
+            threshold=0.1,
+            width=6,
+            height=5,
+        ),
+        timeseries("Scrape targets up, by job", [target("sum by (job) (up)", "{{job}}")]),
+        timeseries("Queue depths", [target("sum by (queue) (wearon_queue_depth)", "{{queue}}")]),
+        row("Host (node-exporter)"),
+        timeseries(
+            "CPU utilisation",
+            [target("instance:node_cpu_utilisation:rate2m", "{{instance}}")],
+            unit="percentunit",
+            threshold=0.85,
+            width=8,
+        ),
+        timeseries(
+            "Memory utilisation",
+            [target("instance:node_memory_utilisation:ratio", "{{instance}}")],
+            unit="percentunit",
+            width=8,
+        ),
+        timeseries(
+            "Free disk, fullest filesystem",
+            [target("instance:node_filesystem_avail_bytes:min", "{{instance}}")],
+            unit="bytes",
+            threshold=2e9,
+            width=8,
+        ),
+        row("Logs (Loki)"),
+        loki_timeseries(
+            "Error lines per minute, by service",
+            'sum by (compose_service) (count_over_time({compose_service=~"$service", level="ERROR"}[1m]))',
+            "{{compose_service}}",
+        )
+        | {"width": 24, "height": 6},
+        logs("Logs (filter by request_id above)", log_query) | {"width": 24, "height": 14},
+    ]
+    return dashboard("wearon-overview", "WearOn / Overview", panels, variables)
+
+
+def pipeline() -> dict[str, Any]:
+    panels = [
+        row("Throughput and outcomes"),
+        per_minute("Generations per minute, by outcome", "wearon_generations_total", "outcome"),
+        per_minute(
+            "Failures per minute, by reason", "wearon_generations_total", "reason", '{outcome="failed"}'
+        ),
+        timeseries(
+            "Error ratio (5m)",
+            [target("wearon:generation_error_ratio:rate5m", "error ratio")],
+            unit="percentunit",
+            threshold=0.1,
+            description="Failed / terminal generations; empty below 5 tasks in 5 minutes.",
+        ),
+        per_minute("Generations per minute, by channel", "wearon_generations_total", "channel"),
+        row("Latency"),
+        quantiles("Generation time (created_at to completion)", "wearon_generation_duration_seconds"),
+        quantiles("Image provider latency", "wearon_provider_request_duration_seconds"),
+        per_minute(
+            "Image provider responses per minute, by status (429 = throttled)",
+            "wearon_provider_requests_total",
+            "status",
+        ),
+        quantiles("Wait on our provider rate limiter", "wearon_rate_limiter_wait_seconds"),
+        row("Queues and bridge"),
+        timeseries("Queue depths", [target("sum by (queue) (wearon_queue_depth)", "{{queue}}")]),
+        quantiles("Bridge lag (now - created_at)", "wearon_bridge_lag_seconds"),
+        timeseries(
+            "Bridge: tasks moved / invalid per minute",
+            [
+                target(f"sum(rate(wearon_bridge_tasks_moved_total[{RATE}])) * 60", "moved"),
+                target(
+                    f"sum by (reason) (rate(wearon_bridge_tasks_invalid_total[{RATE}])) * 60",
+                    "invalid: {{reason}}",
+                ),
+            ],
+        ),
+        timeseries(
+            "Stuck sessions swept (per hour)",
+            [target("sum(increase(wearon_stuck_sessions_swept_total[1h]))", "swept")],
+        ),
+        row("Credits"),
+        timeseries(
+            "Credits refunded per hour, by channel",
+            [target("sum by (channel) (increase(wearon_credits_refunded_total[1h]))", "{{channel}}")],
+        ),
+        timeseries(
+            "Credits refunded in the last 15 minutes",
+            [target("wearon:credits_refunded:increase15m", "refunds")],
+            threshold=10,
+            description="RefundsSpiking fires above 10.",
+        ),
+        row("Dramatiq workers"),
+        timeseries(
+            "Messages per minute, by actor",
+            [
+                target(
+                    f"sum by (actor_name) (rate(dramatiq_messages_total[{RATE}])) * 60",
+                    "processed {{actor_name}}",
+                ),
+                target(
+                    f"sum by (actor_name) (rate(dramatiq_message_errors_total[{RATE}])) * 60",
+                    "errors {{actor_name}}",
+                ),
+                target(
+                    f"sum by (actor_name) (rate(dramatiq_message_retries_total[{RATE}])) * 60",
+                    "retries {{actor_name}}",
+                ),
+                target(
+                    f"sum by (actor_name) (rate(dramatiq_message_rejects_total[{RATE}])) * 60",
+                    "rejects {{actor_name}}",
+                ),
+            ],
+        ),
+        timeseries(
+            "Messages in progress",
+            [
+                target("sum by (actor_name) (dramatiq_messages_inprogress)", "running {{actor_name}}"),
+                target(
+                    "sum by (actor_name) (dramatiq_delayed_messages_inprogress)", "delayed {{actor_name}}"
+                ),
+            ],
+        ),
+        quantiles(
+            "Message duration, by actor", "dramatiq_message_duration_milliseconds", unit="ms", by="actor_name"
+        )
+        | {"width": 24},
+    ]
+    return dashboard("wearon-pipeline", "WearOn / Pipeline", panels)
+
+
+def api() -> dict[str, Any]:
+    requests = "wearon_http_requests_total"
+    latency = "wearon_http_request_duration_seconds"
+    panels = [
+        row("Traffic"),
+        per_minute("Requests per minute, by route", requests, "route"),
+        per_minute("Requests per minute, by status", requests, "status"),
+        timeseries(
+            "5xx ratio",
+            [
+                target(
+                    f'sum(rate({requests}{{status=~"5.."}}[{RATE}])) / sum(rate({requests}[{RATE}]))', "5xx"
+                )
+            ],
+            unit="percentunit",
+        ),
+        timeseries(
+            "Requests in flight, by route",
+            [target("sum by (route) (wearon_http_requests_in_flight)", "{{route}}")],
+        ),
+        row("Latency"),
+        quantiles("Latency, all routes", latency),
+        timeseries(
+            "p95 latency, by route",
+            [
+                target(
+                    f"histogram_quantile(0.95, sum by (le, route) (rate({latency}_bucket[{RATE}])))",
+                    "{{route}}",
+                )
+            ],
+            unit="s",
+        ),
+        row("Replicas"),
+        timeseries(
+            "Health per replica (1 ok, 0 degraded)",
+            [target('wearon_api_health_ok{job="api"}', "{{instance}}")],
+        ),
+        timeseries("Replicas up", [target('up{job="api"}', "{{instance}}")]),
+    ]
+    return dashboard("wearon-api", "WearOn / API", panels)
+
+
+# --- alert rules --------------------------------------------------------------------------
+
+_THRESHOLD = re.compile(
+    r"^\s*(?P<series>[a-zA-Z_:][a-zA-Z0-9_:]*)\s*(?P<op>[<>])\s*(?P<value>[-+0-9.eE]+)\s*$"
+)
+
+
+def grafana_rule(alert: dict[str, Any]) -> dict[str, Any]:
+    """The Grafana equivalent of one Prometheus alerting rule of the form `series > value`."""
+    match = _THRESHOLD.match(alert["expr"])
+    if match is None:
+        raise ValueError(
+            f"{alert['alert']}: expr must be `<recorded series> > or < <number>`: {alert['expr']!r}"
+        )
+    evaluator = {"type": "gt" if match["op"] == ">" else "lt", "params": [float(match["value"])]}
+    return {
+        "uid": "wearon-" + alert["alert"].lower(),
+        "title": alert["alert"],
+        "condition": "C",
+        "data": [
+            {
+                "refId": "A",
+                "relativeTimeRange": {"from": 600, "to": 0},
+                "datasourceUid": PROMETHEUS["uid"],
+                "model": {"refId": "A", "expr": match["series"], "instant": True},
+            },
+            {
+                "refId": "B",
+                "datasourceUid": "__expr__",
+                "model": {"refId": "B", "type": "reduce", "expression": "A", "reducer": "last"},
+            },
+            {
+                "refId": "C",
+                "datasourceUid": "__expr__",
+                "model": {
+                    "refId": "C",
+                    "type": "threshold",
+                    "expression": "B",
+                    "conditions": [{"evaluator": evaluator}],
+                },
+            },
+        ],
+        "for": alert.get("for", "0m"),
+        # No series means no incident (no traffic, no failures); a broken Prometheus is an error.
+        "noDataState": "OK",
+        "execErrState": "Error",
+        "labels": dict(alert.get("labels", {})),
+        "annotations": dict(alert.get("annotations", {})),
+        "isPaused": False,
+    }
+
+
+def alert_rules() -> dict[str, Any]:
+    source = yaml.safe_load(PROMETHEUS_ALERTS.read_text())
+    alerts = [rule for group in source["groups"] for rule in group["rules"] if "alert" in rule]
+    return {
+        "apiVersion": 1,
+        "groups": [
+            {
+                "orgId": 1,
+                "name": "wearon",
+                "folder": "WearOn alerts",
+                "interval": "1m",
+                "rules": [grafana_rule(alert) for alert in alerts],
+            }
+        ],
+    }
+
+
+# --- output -------------------------------------------------------------------------------
+
+ALERT_RULES_HEADER = (
+    "# Generated by ops/grafana/build_dashboards.py from ops/prometheus/rules/alerts.yml: do not edit.\n"
+)
+
+
+def rendered() -> dict[Path, str]:
+    files = {
+        DASHBOARDS / f"{name}.json": json.dumps(build(), indent=2) + "\n"
+        for name, build in (("overview", overview), ("pipeline", pipeline), ("api", api))
+    }
+    files[ALERT_RULES] = ALERT_RULES_HEADER + yaml.safe_dump(alert_rules(), sort_keys=False, width=110)
+    return files
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--check", action="store_true", help="fail if a generated file is not up to date")
+    args = parser.parse_args()
+    stale = []
+    for path, text in rendered().items():
+        current = path.read_text() if path.exists() else None
+        if current == text:
+            continue
+        if args.check:
+            stale.append(path)
+        else:
+            path.write_text(text)
+            print(f"wrote {path.relative_to(OPS.parent)}")
+    for path in stale:
+        print(
+            f"stale: {path.relative_to(OPS.parent)} (run python ops/grafana/build_dashboards.py)",
+            file=sys.stderr,
+        )
+    return 1 if stale else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

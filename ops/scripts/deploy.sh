@@ -1,0 +1,87 @@
+#!/usr/bin/env bash
+# Deploys one image without losing a task or a request: deploy.sh IMAGE
+# (CD passes ghcr.io/<owner>/wearon-worker:sha-<commit>, after copying docker-compose.prod.yml
+# and ops/ here.)
+#
+#   1. infrastructure services are updated where their definition or config changed;
+#   2. api-1, then api-2, are replaced and Nginx reloaded after each, so one replica always serves
+#      (Nginx skips the replica that refuses connections while it restarts);
+#   3. bridge, scheduler and worker are replaced; the old worker drains for up to 300 s (its
+#      stop_grace_period is 330 s) while new tasks wait in Redis;
+#   4. https://DOMAIN/health must answer ok, else the previous image is rolled out again and
+#      the script fails either way.
+set -euo pipefail
+# shellcheck source=ops/scripts/lib.sh
+. "$(dirname "$0")/lib.sh"
+
+[ $# -eq 1 ] || die "usage: $0 IMAGE"
+new=$1
+STATE_DIR="$DEPLOY_DIR/data/deploy"
+# Built from our image: replaced on every deploy. The rest only when their definition changes.
+APP_SERVICES=(api-1 api-2 bridge scheduler worker)
+INFRA_SERVICES=(redis prometheus loki alloy node-exporter whatsapp-webhook grafana)
+check_env
+mkdir -p "$STATE_DIR"
+exec 9>"$STATE_DIR/deploy.lock"
+flock -n 9 || die "another deploy is running"
+domain=$(env_value DOMAIN)
+previous=$(env_value IMAGE)
+
+# Restarts SERVICE when the files under PATH changed since the last deploy.
+restart_if_changed() {
+  local service=$1 path=$2 sum stamp="$STATE_DIR/$1.sha256"
+  sum=$(find "$DEPLOY_DIR/$path" -type f -print0 | sort -z | xargs -0 sha256sum | sha256sum)
+  if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$sum" ]; then
+    log "config of $service changed: restarting it"
+    compose restart "$service"
+    printf '%s' "$sum" >"$stamp"
+  fi
+}
+
+roll_out() {
+  local image=$1
+  log "rolling out $image"
+  set_env_value IMAGE "$image"
+  compose config -q
+  compose pull --quiet "${APP_SERVICES[@]}" "${INFRA_SERVICES[@]}" nginx
+  compose up -d --wait --wait-timeout 300 --no-deps "${INFRA_SERVICES[@]}"
+  compose kill -s HUP prometheus
+  restart_if_changed grafana ops/grafana
+  restart_if_changed loki ops/loki
+  restart_if_changed alloy ops/alloy
+  compose up -d --wait --wait-timeout 300 --no-deps api-1
+  compose up -d --wait --wait-timeout 120 --no-deps nginx
+  reload_nginx
+  compose up -d --wait --wait-timeout 300 --no-deps api-2
+  reload_nginx
+  compose up -d --wait --wait-timeout 600 --no-deps bridge scheduler worker
+  wait_healthy "$domain" 120
+}
+
+# A subshell with errexit of its own: a function called from `if` or `||` would run on past
+# a failing command.
+set +e
+(
+  set -e
+  roll_out "$new"
+)
+status=$?
+set -e
+if [ "$status" -eq 0 ]; then
+  log "deployed $new (previous: $previous)"
+  exit 0
+fi
+
+if [ -z "$previous" ] || [ "$previous" = "$new" ]; then
+  die "deploy of $new failed and there is no other image to roll back to"
+fi
+log "deploy of $new failed: rolling back to $previous"
+set +e
+(
+  set -e
+  roll_out "$previous"
+)
+status=$?
+set -e
+[ "$status" -eq 0 ] || die "rollback to $previous failed too: the stack needs a human"
+die "deploy of $new failed; $previous is serving again"

@@ -1,0 +1,76 @@
+# shellcheck shell=bash
+# Shared by first-deploy.sh, deploy.sh and renew-certs.sh (sourced, never run). The deploy
+# directory on the VPS holds docker-compose.prod.yml, ops/ (both copied by CD), .env and data/.
+
+DEPLOY_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+ENV_FILE="$DEPLOY_DIR/.env"
+# Every variable docker-compose.prod.yml requires (it fails on a missing one too, less readably).
+REQUIRED_VARS=(IMAGE DOMAIN LETSENCRYPT_EMAIL REDIS_PASSWORD SUPABASE_URL SUPABASE_SERVICE_ROLE_KEY
+  OPENAI_API_KEY GRAFANA_ADMIN_PASSWORD WHATSAPP_WEBHOOK_TOKEN WHATSAPP_ALERT_TO)
+
+log() { printf '%s %s\n' "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$*" >&2; }
+die() {
+  log "error: $*"
+  exit 1
+}
+
+compose() {
+  docker compose --project-directory "$DEPLOY_DIR" -f "$DEPLOY_DIR/docker-compose.prod.yml" \
+    --env-file "$ENV_FILE" "$@"
+}
+
+# The value of VAR in .env (the last assignment wins, as in compose), read without sourcing it.
+env_value() {
+  local line value=""
+  while IFS= read -r line || [ -n "$line" ]; do
+    case "$line" in "$1="*) value=${line#*=} ;; esac
+  done <"$ENV_FILE"
+  value=${value#[\"\']}
+  value=${value%[\"\']}
+  printf '%s' "$value"
+}
+
+# Replaces (or adds) VAR=VALUE in .env atomically, keeping the file's owner-only mode.
+set_env_value() {
+  local tmp
+  tmp=$(mktemp "$ENV_FILE.XXXXXX")
+  chmod 600 "$tmp"
+  grep -v "^$1=" "$ENV_FILE" >"$tmp" || true
+  printf '%s=%s\n' "$1" "$2" >>"$tmp"
+  mv "$tmp" "$ENV_FILE"
+}
+
+check_env() {
+  [ -f "$ENV_FILE" ] || die "$ENV_FILE is missing: copy .env.example there and fill it in"
+  local var missing=()
+  for var in "${REQUIRED_VARS[@]}"; do
+    [ -n "$(env_value "$var")" ] || missing+=("$var")
+  done
+  [ ${#missing[@]} -eq 0 ] || die ".env lacks: ${missing[*]}"
+  [[ $(env_value REDIS_PASSWORD) =~ ^[A-Za-z0-9]+$ ]] ||
+    die "REDIS_PASSWORD goes into a URL: letters and digits only (openssl rand -hex 32)"
+  [[ $(env_value WHATSAPP_ALERT_TO) =~ ^(group|user)/[0-9]+$ ]] ||
+    die "WHATSAPP_ALERT_TO must be group/<group id> or user/<phone number without +>"
+}
+
+reload_nginx() {
+  compose exec -T nginx nginx -t -q
+  compose exec -T nginx nginx -s reload
+}
+
+# Waits for https://DOMAIN/health to answer 200 with status ok, through this host's Nginx
+# (--resolve: no dependence on DNS or hairpin NAT).
+wait_healthy() {
+  local domain=$1 timeout=${2:-120} body
+  local deadline=$((SECONDS + timeout))
+  while [ "$SECONDS" -lt "$deadline" ]; do
+    if body=$(curl -fsS --max-time 5 --resolve "$domain:443:127.0.0.1" "https://$domain/health" 2>/dev/null) &&
+      [[ $body =~ \"status\"[[:space:]]*:[[:space:]]*\"ok\" ]]; then
+      log "healthy: https://$domain/health"
+      return 0
+    fi
+    sleep 3
+  done
+  log "https://$domain/health did not answer ok within ${timeout}s"
+  return 1
+}

@@ -1,0 +1,92 @@
+#!/usr/bin/env bash
+# Runs ops/scripts/*.sh against stand-ins for docker, curl and crontab (no Docker engine here)
+# and checks what they do: the rolling order, the rollback, idempotence, the .env checks.
+set -euo pipefail
+REPO=$(cd "$(dirname "$0")/../.." && pwd)
+SIM=$(mktemp -d)
+trap 'rm -rf "$SIM"' EXIT
+export SIM PATH="$SIM/bin:$PATH"
+fail() {
+  echo "deploy-scripts: $*" >&2
+  exit 1
+}
+
+mkdir -p "$SIM/root" "$SIM/bin"
+cp -r "$REPO/ops" "$REPO/docker-compose.prod.yml" "$SIM/root/"
+cat >"$SIM/root/.env" <<'EOF'
+IMAGE=ghcr.io/example/wearon-worker:sha-old
+DOMAIN=wearon.example.com
+LETSENCRYPT_EMAIL=ops@example.com
+REDIS_PASSWORD=0123456789abcdef
+SUPABASE_URL=https://project.supabase.co
+SUPABASE_SERVICE_ROLE_KEY=dummy
+OPENAI_API_KEY=sk-dummy
+GRAFANA_ADMIN_PASSWORD=dummy
+WHATSAPP_WEBHOOK_TOKEN=dummy
+WHATSAPP_ALERT_TO=group/120363000000000000
+EOF
+# docker: records each call; `up` of api-1 fails while .env names an image tagged "bad";
+# certbot certonly writes the certificate it would obtain.
+cat >"$SIM/bin/docker" <<'EOF'
+#!/usr/bin/env bash
+echo "$*" | sed 's/.*--env-file [^ ]* //' >>"$SIM/calls"
+image=$(grep '^IMAGE=' "$SIM/root/.env" | tail -n 1)
+case "$*" in
+  *"up -d --wait"*"--no-deps api-1"*) [[ $image != *bad* ]] ;;
+  *"certbot certonly"*)
+    mkdir -p "$SIM/root/data/letsencrypt/live/wearon"
+    echo cert >"$SIM/root/data/letsencrypt/live/wearon/fullchain.pem" ;;
+esac
+EOF
+cat >"$SIM/bin/curl" <<'EOF'
+#!/usr/bin/env bash
+echo "curl $*" >>"$SIM/calls"
+echo '{"status":"ok"}'
+EOF
+cat >"$SIM/bin/crontab" <<'EOF'
+#!/usr/bin/env bash
+if [ "$1" = -l ]; then cat "$SIM/crontab" 2>/dev/null; else cat >"$SIM/crontab"; fi
+EOF
+chmod +x "$SIM/bin/"*
+scripts="$SIM/root/ops/scripts"
+image() { grep '^IMAGE=' "$SIM/root/.env" | cut -d= -f2; }
+line_of() { grep -n -m 1 -- "$1" "$SIM/calls" | cut -d: -f1; }
+
+# Given a running stack, when a good image is deployed, then the app rolls one API replica at a time.
+: >"$SIM/calls"
+"$scripts/deploy.sh" ghcr.io/example/wearon-worker:sha-new 2>/dev/null || fail "good deploy failed"
+[ "$(image)" = ghcr.io/example/wearon-worker:sha-new ] || fail ".env does not name the new image"
+[ "$(line_of 'no-deps api-1')" -lt "$(line_of 'nginx -s reload')" ] || fail "nginx not reloaded after api-1"
+[ "$(line_of 'nginx -s reload')" -lt "$(line_of 'no-deps api-2')" ] || fail "api-2 replaced before api-1 served"
+[ "$(line_of 'no-deps api-2')" -lt "$(line_of 'no-deps bridge scheduler worker')" ] || fail "workers before the API"
+grep -q 'curl .*https://wearon.example.com/health' "$SIM/calls" || fail "health not verified"
+[ "$(stat -c %a "$SIM/root/.env")" = 600 ] || fail ".env lost its 0600 mode"
+
+# When a broken image is deployed, then the previous one is rolled out again and the deploy fails.
+: >"$SIM/calls"
+if "$scripts/deploy.sh" ghcr.io/example/wearon-worker:sha-bad 2>/dev/null; then fail "bad deploy succeeded"; fi
+[ "$(image)" = ghcr.io/example/wearon-worker:sha-new ] || fail "no rollback to the previous image"
+[ "$(grep -c -- '--no-deps api-1' "$SIM/calls")" = 2 ] || fail "rollback did not re-roll api-1"
+
+# When first-deploy runs twice, then the certificate is obtained once and one cron job exists.
+: >"$SIM/calls"
+"$scripts/first-deploy.sh" wearon.example.com 2>/dev/null || fail "first deploy failed"
+"$scripts/first-deploy.sh" wearon.example.com 2>/dev/null || fail "second first-deploy failed"
+[ "$(grep -c 'certbot certonly' "$SIM/calls")" = 1 ] || fail "certificate requested again"
+grep -q 'NGINX_SITE\|run -d --rm --no-deps --service-ports' "$SIM/calls" || fail "no bootstrap nginx"
+[ "$(grep -c renew-certs.sh "$SIM/crontab")" = 1 ] || fail "renewal cron not installed exactly once"
+[ -d "$SIM/root/data/whatsapp/out" ] || fail "data layout not created"
+
+# When .env lacks a secret, or names another domain, then first-deploy refuses before any change.
+sed -i '/^OPENAI_API_KEY=/d' "$SIM/root/.env"
+out=$("$scripts/first-deploy.sh" wearon.example.com 2>&1) && fail "accepted an .env without OPENAI_API_KEY"
+[[ $out == *"lacks: OPENAI_API_KEY"* ]] || fail "unclear message: $out"
+echo "OPENAI_API_KEY=sk-dummy" >>"$SIM/root/.env"
+out=$("$scripts/first-deploy.sh" other.example.com 2>&1) && fail "accepted a DOMAIN other than .env's"
+
+# renew-certs renews through certbot's webroot, then reloads nginx after checking its config.
+: >"$SIM/calls"
+"$scripts/renew-certs.sh" 2>/dev/null || fail "renew-certs failed"
+[ "$(line_of 'certbot renew --webroot')" -lt "$(line_of 'nginx -t')" ] || fail "renewal order"
+[ "$(line_of 'nginx -t')" -lt "$(line_of 'nginx -s reload')" ] || fail "reload without nginx -t"
+echo "deploy-scripts: all scenarios passed"

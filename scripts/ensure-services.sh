@@ -1,0 +1,64 @@
+#!/usr/bin/env bash
+# Makes sure Redis, PostgreSQL and RabbitMQ answer on loopback: starts them, or installs them
+# with apt first; and that the prometheus binary is installed (the tests start their own).
+# Idempotent; never restarts a service that already answers.
+set -euo pipefail
+
+need_root() { [ "$(id -u)" = 0 ] || { echo "ensure-services: run as root or start $1 yourself" >&2; exit 1; }; }
+apt_install() {
+  need_root "$*"
+  if [ -z "${APT_UPDATED:-}" ]; then apt-get update -qq; APT_UPDATED=1; fi
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null
+}
+port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+wait_port() {
+  for _ in $(seq 1 60); do port_open "$1" && return 0; sleep 1; done
+  echo "ensure-services: $2 did not come up on port $1" >&2; exit 1
+}
+
+ensure_redis() {
+  port_open 6379 && return 0
+  command -v redis-server >/dev/null || apt_install redis-server
+  mkdir -p /var/lib/redis /var/log/redis
+  redis-server --daemonize yes --bind 127.0.0.1 -::1 --port 6379 --save "" --appendonly no \
+    --dir /var/lib/redis --logfile /var/log/redis/ci.log
+  wait_port 6379 redis
+}
+
+ensure_postgres() {
+  port_open 5432 && return 0
+  command -v pg_ctlcluster >/dev/null || apt_install postgresql
+  local version
+  version=$(ls /etc/postgresql | sort -V | tail -n 1)
+  # Loopback trust auth, as on the developers' machines: tests connect as postgres without a password.
+  local hba="/etc/postgresql/$version/main/pg_hba.conf"
+  grep -q "^host all all 127.0.0.1/32 trust" "$hba" || sed -i '1i host all all 127.0.0.1/32 trust' "$hba"
+  pg_ctlcluster --skip-systemctl-redirect "$version" main start
+  wait_port 5432 postgresql
+}
+
+ensure_rabbitmq() {
+  port_open 5672 && return 0
+  command -v rabbitmq-server >/dev/null || apt_install rabbitmq-server
+  rabbitmq-server -detached
+  wait_port 5672 rabbitmq
+}
+
+# The binary only: the scrape test (tests/observability) runs its own on a free loopback port.
+# Where the package's post-install started the Debian service on :9090, stop it.
+ensure_prometheus() {
+  command -v prometheus >/dev/null && return 0
+  apt_install --no-install-recommends prometheus
+  if command -v systemctl >/dev/null && systemctl is-active --quiet prometheus 2>/dev/null; then
+    systemctl disable --now prometheus >/dev/null 2>&1 || true
+  elif command -v service >/dev/null && service prometheus status >/dev/null 2>&1; then
+    service prometheus stop >/dev/null 2>&1 || true
+  fi
+}
+
+ensure_redis
+if [ "${1:-}" != "--redis-only" ]; then
+  ensure_postgres
+  ensure_rabbitmq
+  ensure_prometheus
+fi

@@ -1,0 +1,120 @@
+"""The OpenAI adapter against the OpenAI stand-in, over real HTTP."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from PIL import Image
+from pydantic import SecretStr
+
+from tests.helpers.asgi import serve
+from tests.standins.openai import API_KEY, OpenAIStandIn
+from wearon.adapters.openai_images import OpenAIImageProvider
+from wearon.errors import ModerationBlocked, ProviderBadResponse, ProviderRateLimited, ProviderUnavailable
+
+JPEG = b"\xff\xd8\xff\xe0fake-jpeg-bytes"
+
+
+@pytest.fixture(scope="module")
+def standin() -> Iterator[tuple[OpenAIStandIn, str]]:
+    stand = OpenAIStandIn(hang_s=5.0)
+    with serve(stand.app) as url:
+        yield stand, url + "/v1"
+
+
+class Recorder:
+    def __init__(self) -> None:
+        self.sleeps: list[float] = []
+        self.gate_calls = 0
+
+    def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+
+    def gate(self) -> None:
+        self.gate_calls += 1
+
+
+def provider(url: str, rec: Recorder, *, key: str = API_KEY, timeout_s: float = 5.0) -> OpenAIImageProvider:
+    return OpenAIImageProvider(
+        base_url=url,
+        api_key=SecretStr(key),
+        model="gpt-image-1.5",
+        max_retries=3,
+        timeout_s=timeout_s,
+        before_request=rec.gate,
+        sleep=rec.sleep,
+    )
+
+
+def test_success_returns_the_decoded_image(standin: tuple[OpenAIStandIn, str]) -> None:
+    stand, url = standin
+    rec = Recorder()
+    data = provider(url, rec).edit([JPEG, JPEG], "ok prompt 1")
+    assert data.startswith(b"\x89PNG")
+    assert rec.gate_calls == 1
+    assert stand.images_received[-1] == 2
+
+
+def test_429_raises_rate_limited_with_retry_after(standin: tuple[OpenAIStandIn, str]) -> None:
+    rec = Recorder()
+    with pytest.raises(ProviderRateLimited) as caught:
+        provider(standin[1], rec).edit([JPEG], "[standin:429-always] a")
+    assert caught.value.retry_after_s == 10.0
+    assert rec.sleeps == []  # the 429 retry belongs to Dramatiq, not the client
+
+
+def test_moderation_block_is_recognised(standin: tuple[OpenAIStandIn, str]) -> None:
+    with pytest.raises(ModerationBlocked):
+        provider(standin[1], Recorder()).edit([JPEG], "[standin:moderation] b")
+
+
+def test_5xx_backs_off_inside_the_client_then_succeeds(standin: tuple[OpenAIStandIn, str]) -> None:
+    rec = Recorder()
+    assert provider(standin[1], rec).edit([JPEG], "[standin:5xx-once] c").startswith(b"\x89PNG")
+    assert rec.sleeps == [1.0]
+    assert rec.gate_calls == 2  # every HTTP call spends a rate-limit slot
+
+
+def test_5xx_exhausted_is_unavailable(standin: tuple[OpenAIStandIn, str]) -> None:
+    stand, url = standin
+    rec = Recorder()
+    with pytest.raises(ProviderUnavailable):
+        provider(url, rec).edit([JPEG], "[standin:5xx-always] d")
+    assert rec.sleeps == [1.0, 2.0, 4.0]
+    assert stand.count("[standin:5xx-always] d") == 4
+
+
+def test_timeout_is_retried(standin: tuple[OpenAIStandIn, str]) -> None:
+    rec = Recorder()
+    result = provider(standin[1], rec, timeout_s=0.5).edit([JPEG], "[standin:timeout-once] e")
+    assert result.startswith(b"\x89PNG")
+    assert rec.sleeps == [1.0]
+
+
+@pytest.mark.parametrize("fault", ["garbage", "bad-request"])
+def test_unusable_answers_are_bad_responses(standin: tuple[OpenAIStandIn, str], fault: str) -> None:
+    with pytest.raises(ProviderBadResponse):
+        provider(standin[1], Recorder()).edit([JPEG], f"[standin:{fault}] f")
+
+
+def test_wrong_key_fails_without_leaking_the_key(standin: tuple[OpenAIStandIn, str]) -> None:
+    secret = "sk-wrong-key-that-must-not-leak-123456"
+    with pytest.raises(ProviderBadResponse) as caught:
+        provider(standin[1], Recorder(), key=secret).edit([JPEG], "g")
+    assert "401" in str(caught.value)
+    assert secret not in str(caught.value)
+
+
+def test_unreachable_provider_is_unavailable() -> None:
+    rec = Recorder()
+    with pytest.raises(ProviderUnavailable):
+        provider("http://127.0.0.1:9/v1", rec).edit([JPEG], "h")
+    assert len(rec.sleeps) == 3
+
+
+def test_standin_result_is_a_real_image(standin: tuple[OpenAIStandIn, str]) -> None:
+    import io
+
+    data = provider(standin[1], Recorder()).edit([JPEG], "ok prompt 2")
+    assert Image.open(io.BytesIO(data)).size == (64, 96)

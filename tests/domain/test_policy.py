@@ -1,0 +1,67 @@
+from __future__ import annotations
+
+import pytest
+
+from wearon.domain.policy import (
+    INFRA_MAX_BACKOFF_S,
+    RATE_LIMIT_RETRY_DELAY_S,
+    Attempt,
+    decide,
+    failure_reason,
+    user_message,
+)
+from wearon.errors import (
+    ImageRejected,
+    InfrastructureError,
+    ModerationBlocked,
+    ProviderBadResponse,
+    ProviderRateLimited,
+    ProviderUnavailable,
+    SessionNotFound,
+)
+
+FIRST = Attempt(rate_limited_before=0, infra_failures_before=0, held_for_s=0.0)
+
+
+def test_first_429_retries_after_10_s_and_requeues() -> None:
+    decision = decide(ProviderRateLimited("429"), FIRST, infra_retry_for_s=600)
+    assert decision.retry_in_s == RATE_LIMIT_RETRY_DELAY_S == 10.0
+    assert decision.requeue
+
+
+def test_second_429_is_final() -> None:
+    second = Attempt(rate_limited_before=1, infra_failures_before=0, held_for_s=11.0)
+    assert decide(ProviderRateLimited("429"), second, infra_retry_for_s=600).is_final
+
+
+@pytest.mark.parametrize(
+    "exc",
+    [
+        ModerationBlocked("blocked"),
+        ProviderUnavailable("5xx"),
+        ProviderBadResponse("garbage"),
+        ImageRejected("too_large", "big"),
+        SessionNotFound("gone"),
+        RuntimeError("bug"),
+    ],
+)
+def test_everything_else_fails_at_once(exc: BaseException) -> None:
+    assert decide(exc, FIRST, infra_retry_for_s=600).is_final
+
+
+def test_infrastructure_is_held_with_capped_backoff_then_final() -> None:
+    delays = [
+        decide(InfrastructureError("db"), Attempt(0, n, 10.0), infra_retry_for_s=600).retry_in_s
+        for n in range(8)
+    ]
+    assert delays == [1, 2, 4, 8, 16, INFRA_MAX_BACKOFF_S, INFRA_MAX_BACKOFF_S, INFRA_MAX_BACKOFF_S]
+    assert not decide(InfrastructureError("db"), Attempt(0, 3, 10.0), infra_retry_for_s=600).requeue
+    assert decide(InfrastructureError("db"), Attempt(0, 3, 600.0), infra_retry_for_s=600).is_final
+
+
+def test_reasons_and_user_messages() -> None:
+    assert failure_reason(ModerationBlocked("x")) == "moderation_blocked"
+    assert failure_reason(ProviderRateLimited("x")) == "provider_rate_limited"
+    assert failure_reason(KeyError("x")) == "internal_error"
+    assert "content safety" in user_message("moderation_blocked")
+    assert "refunded" in user_message("internal_error")

@@ -1,0 +1,180 @@
+"""Real processes under faults: `dramatiq wearon.actors` workers and `python -m wearon.bridge`,
+on real Redis, with the OpenAI stand-in and the image server in this process over HTTP."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+from uuid import UUID, uuid4
+
+import pytest
+import redis
+
+from tests.conftest import TEST_REDIS_URL
+from tests.helpers.asgi import free_port, serve
+from tests.helpers.backends import SqliteBackend, SupabaseBackend
+from tests.helpers.images import image_app
+from tests.helpers.processes import Proc, TcpProxy, python_env, wait_until
+from tests.standins.openai import API_KEY, OpenAIStandIn
+from wearon import keys
+from wearon.domain.task import Channel
+
+NAMESPACE = "wearon-test"
+START_BALANCE = 1_000_000
+
+
+class FaultStack:
+    def __init__(
+        self,
+        tmp: Path,
+        standin: OpenAIStandIn,
+        images_url: str,
+        backend: SqliteBackend | SupabaseBackend,
+        redis_url: str = TEST_REDIS_URL,
+    ) -> None:
+        self.tmp, self.standin, self.images_url, self.backend = tmp, standin, images_url, backend
+        self.redis_url = redis_url
+        self.redis = redis.Redis.from_url(redis_url)
+        self.procs: list[Proc] = []
+        self.extra_env: dict[str, str] = {}
+        for channel, owner in ((Channel.B2C, "fault-user"), (Channel.B2B, "fault-store")):
+            backend.set_balance(channel, owner, START_BALANCE)
+
+    def env(self) -> dict[str, str]:
+        settings = {
+            "REDIS_URL": self.redis_url,
+            "DRAMATIQ_NAMESPACE": NAMESPACE,
+            "OPENAI_API_KEY": API_KEY,
+            "OPENAI_BASE_URL": self.standin.base_url,
+            "OPENAI_MAX_RETRIES": "1",
+            "OPENAI_TIMEOUT_S": "30",
+            "DOWNLOAD_ALLOWED_HOSTS": "127.0.0.1",
+            "DOWNLOAD_ALLOW_PRIVATE_NETWORKS": "true",
+            "BRIDGE_METRICS_PORT": str(free_port()),
+        }
+        for name, value in self.backend.settings().items():
+            secret = getattr(value, "get_secret_value", None)
+            settings[name.upper()] = secret() if secret else str(value)
+        return python_env(**{**settings, **self.extra_env})
+
+    def worker(self, name: str = "worker", threads: int = 4) -> Proc:
+        env = self.env()
+        # What scripts/worker does: a fresh multiprocess directory for this worker's metrics.
+        metrics_dir = self.tmp / f"prom-{name}-{uuid4().hex[:6]}"
+        metrics_dir.mkdir(parents=True)
+        env.update(
+            PROMETHEUS_MULTIPROC_DIR=str(metrics_dir),
+            dramatiq_prom_db=str(metrics_dir),
+            dramatiq_prom_port=str(free_port()),
+        )
+        argv = [sys.executable, "-m", "dramatiq", "wearon.actors", "-p", "1", "-t", str(threads)]
+        argv += ["--queues", "generation", "maintenance", "refunds", "--worker-shutdown-timeout", "60000"]
+        proc = Proc(name, argv, env, self.tmp)
+        self.procs.append(proc)
+        return proc
+
+    def bridge(self, name: str = "bridge") -> Proc:
+        proc = Proc(name, [sys.executable, "-m", "wearon.bridge"], self.env(), self.tmp)
+        self.procs.append(proc)
+        return proc
+
+    def task(self, channel: Channel, prompt: str) -> dict[str, Any]:
+        b2b = channel is Channel.B2B
+        return {
+            "task_id": str(uuid4()),
+            "channel": channel.value,
+            "store_id": "fault-store" if b2b else None,
+            "user_id": None if b2b else "fault-user",
+            "session_id": str(uuid4()),
+            "image_urls": [f"{self.images_url}/person.jpg"],
+            "prompt": f"{prompt} #{uuid4().hex[:8]}",
+            "request_id": f"req-{uuid4().hex[:8]}",
+            "version": 1,
+            "created_at": datetime.now(UTC).isoformat(),
+        }
+
+    def push(self, channel: Channel, prompt: str) -> dict[str, Any]:
+        """Open the session (a credit spent) and LPUSH the task, as the Next.js API does."""
+        task = self.task(channel, prompt)
+        owner = task["store_id"] or task["user_id"]
+        assert self.backend.open_session(channel, UUID(task["session_id"]), owner, task["prompt"])
+        self.redis.lpush(keys.TASKS, json.dumps(task))
+        return task
+
+    def push_during_outage(self, channel: Channel, prompt: str, proxy: TcpProxy) -> dict[str, Any]:
+        """The Next.js API writes the session through its own connection, which still works."""
+        proxy.restore()
+        try:
+            return self.push(channel, prompt)
+        finally:
+            proxy.cut()
+
+    def row(self, task: dict[str, Any]) -> dict[str, Any] | None:
+        return self.backend.session(Channel(task["channel"]), UUID(task["session_id"]))
+
+    def status(self, task: dict[str, Any]) -> str | None:
+        row = self.row(task)
+        return None if row is None else str(row["status"])
+
+    def refunds(self, task: dict[str, Any]) -> int:
+        return self.backend.refunds(Channel(task["channel"]), UUID(task["session_id"]))
+
+    def wait_terminal(self, tasks: list[dict[str, Any]], timeout: float) -> None:
+        wait_until(
+            lambda: all(self.status(t) in ("completed", "failed") for t in tasks),
+            timeout,
+            interval=0.25,
+            what=f"{len(tasks)} sessions terminal",
+        )
+
+    def calls(self, task: dict[str, Any]) -> int:
+        return self.standin.count(task["prompt"])
+
+    def stop(self) -> None:
+        for proc in self.procs:
+            proc.stop()
+
+
+@pytest.fixture(scope="module")
+def images_url() -> Iterator[str]:
+    with serve(image_app(small=True)) as url:
+        yield url
+
+
+@pytest.fixture
+def standin() -> Iterator[OpenAIStandIn]:
+    stand = OpenAIStandIn(latency_s=(2.0, 2.0), hang_s=120.0)
+    with serve(stand.app) as url:
+        stand.base_url = url + "/v1"
+        yield stand
+
+
+@pytest.fixture
+def stack(
+    tmp_path: Path, standin: OpenAIStandIn, images_url: str, redis_client: redis.Redis
+) -> Iterator[FaultStack]:
+    fault_stack = FaultStack(tmp_path, standin, images_url, SqliteBackend(tmp_path / "data"))
+    try:
+        yield fault_stack
+    finally:
+        fault_stack.stop()
+
+
+def started(proc: Proc, timeout: float = 30.0) -> Proc:
+    """Wait until a worker or bridge has booted (its first JSON line, or Dramatiq's banner)."""
+    wait_until(
+        lambda: (
+            "bridge started" in proc.output()
+            or "Worker process is ready" in proc.output()
+            or "worker" in proc.output()
+        ),
+        timeout,
+        what=f"{proc.name} start",
+    )
+    time.sleep(1.0)
+    return proc

@@ -1,0 +1,95 @@
+"""Faults with real processes: killed and stopped workers, a killed bridge, the provider hanging."""
+
+from __future__ import annotations
+
+import signal
+
+from tests.faults.conftest import FaultStack, started
+from tests.helpers.processes import wait_until
+from wearon import keys
+from wearon.domain.task import Channel
+
+
+def test_kill_9_of_a_worker_mid_generation_is_redelivered_and_completes(stack: FaultStack) -> None:
+    stack.standin.latency_s = (3.0, 3.0)
+    started(stack.bridge())
+    doomed = started(stack.worker("doomed"))
+    # Given a generation in the provider on the doomed worker
+    task = stack.push(Channel.B2C, "survive a kill")
+    wait_until(lambda: stack.calls(task) == 1, 20, what="provider call")
+    # When that worker dies without a word
+    doomed.signal_group(signal.SIGKILL)
+    doomed.popen.wait(10)
+    # Then another worker takes the message over and completes the session, once, with no refund
+    started(stack.worker("rescuer"))
+    stack.wait_terminal([task], timeout=60)
+    assert stack.status(task) == "completed"
+    assert stack.refunds(task) == 0
+
+
+def test_a_live_busy_worker_is_not_mistaken_for_dead(stack: FaultStack) -> None:
+    # A generation longer than the heartbeat timeout (15 s), with a second, idle worker watching
+    stack.standin.latency_s = (22.0, 22.0)
+    started(stack.bridge())
+    started(stack.worker("busy", threads=1))
+    task = stack.push(Channel.B2C, "long generation")
+    wait_until(lambda: stack.calls(task) == 1, 20, what="provider call")
+    started(stack.worker("idle"))
+    stack.wait_terminal([task], timeout=60)
+    assert stack.status(task) == "completed"
+    assert stack.calls(task) == 1  # never redelivered to the idle worker
+    assert stack.refunds(task) == 0
+
+
+def test_sigterm_finishes_the_task_in_hand_and_returns_the_prefetched(stack: FaultStack) -> None:
+    stack.standin.latency_s = (3.0, 3.0)
+    started(stack.bridge())
+    first = started(stack.worker("deploy-old", threads=1))
+    tasks = [stack.push(Channel.B2B, f"deploy {n}") for n in range(4)]
+    wait_until(lambda: any(stack.calls(t) for t in tasks), 20, what="first provider call")
+    # When the worker is told to stop mid-generation (a deploy)
+    # to Dramatiq's main process only, as tini delivers it in the container; it forwards it
+    first.popen.send_signal(signal.SIGTERM)
+    assert first.popen.wait(60) == 0
+    in_hand = [t for t in tasks if stack.calls(t)]
+    assert [stack.status(t) for t in in_hand] == ["completed"] * len(in_hand)
+    # Then the rest went back to the queue and the next worker does them, each once
+    started(stack.worker("deploy-new"))
+    stack.wait_terminal(tasks, timeout=60)
+    assert [stack.status(t) for t in tasks] == ["completed"] * 4
+    assert [stack.calls(t) for t in tasks] == [1] * 4
+
+
+def test_kill_9_of_the_bridge_between_taking_and_enqueuing(stack: FaultStack) -> None:
+    from tests.helpers.processes import TcpProxy
+
+    # Given a bridge whose broker is unreachable: it takes the task, then cannot hand it over
+    proxy = TcpProxy(6379)
+    proxy.cut()
+    stack.extra_env = {"BROKER_URL": f"redis://127.0.0.1:{proxy.port}/15"}
+    doomed = started(stack.bridge("doomed-bridge"))
+    task = stack.push(Channel.B2C, "bridge crash")
+    processing = keys.bridge_processing("default")
+    wait_until(lambda: stack.redis.llen(processing) == 1, 20, what="task taken")
+    # When it is killed in that state
+    doomed.signal_group(signal.SIGKILL)
+    doomed.popen.wait(10)
+    # Then a new bridge (broker reachable again) re-drives it, and it is processed
+    stack.extra_env = {}
+    started(stack.bridge("new-bridge"))
+    started(stack.worker())
+    stack.wait_terminal([task], timeout=30)
+    assert stack.status(task) == "completed"
+    assert stack.redis.llen(processing) == 0
+
+
+def test_a_hanging_provider_hits_the_time_limit_and_is_refunded(stack: FaultStack) -> None:
+    # The 300 s limit shortened to 3 s: Dramatiq's TimeLimit must be armed in our booted worker
+    stack.extra_env = {"TASK_TIME_LIMIT_S": "3"}
+    started(stack.bridge())
+    worker = started(stack.worker())
+    task = stack.push(Channel.B2C, "[standin:drip] hang")
+    stack.wait_terminal([task], timeout=30)
+    assert stack.status(task) == "failed"
+    assert stack.refunds(task) == 1
+    assert "time_limit" in worker.output()

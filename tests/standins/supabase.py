@@ -1,0 +1,254 @@
+"""A stand-in for Supabase's HTTP front (PostgREST RPC + Storage), because the real one cannot run
+here. Real PostgreSQL is behind it: RPC calls run the contract's SQL functions from
+supabase/migrations, so the database logic under test is the production logic.
+
+Speaks exactly what our adapters use, on the real wire format:
+  POST /rest/v1/rpc/<function>            JSON args -> the function's JSON result; PostgREST's error
+                                          JSON {"code","message","details","hint"} on failure
+  POST /storage/v1/object/<bucket>/<path> multipart "file", x-upsert -> {"Key", "Id"}
+  POST /storage/v1/object/sign/<bucket>/<path>  {"expiresIn"} -> {"signedURL": "/object/sign/...?token="}
+  GET  /storage/v1/object/sign/<bucket>/<path>?token=  -> the bytes
+Both require the service-role key as `apikey` and `Authorization: Bearer` (401 otherwise).
+
+Outages, for tests: `outage = True` makes every call answer 503 with Supabase's JSON, as when the
+database is away; `proxy_error = True` answers 502 with an HTML page, as a load balancer in front
+of it does. (For a refused connection, point the client at a closed port.) `clock` is what signed
+links expire against.
+
+Served over real HTTP by `tests.helpers.backends.supabase_backend()`; the contract suite shares one
+per session (the `supabase` fixture in tests/contract/conftest.py).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import queue
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import psycopg
+from psycopg import sql
+from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, JSONResponse, Response
+from starlette.routing import Route
+
+#: Shaped like a real service-role key (a JWT), though supabase-py 2.34 accepts any non-empty string.
+SERVICE_ROLE_KEY = (
+    "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJyb2xlIjoic2VydmljZV9yb2xlIn0.c3RhbmRpbi1zaWduYXR1cmU"
+)
+#: Database connections kept by one stand-in, as PostgREST's pool (PostgreSQL allows ~100 in all).
+POOL_SIZE = 8
+#: The only functions exposed, as PostgREST exposes only what the schema grants.
+RPC_FUNCTIONS = frozenset(
+    {
+        "wearon_claim_session",
+        "wearon_requeue_session",
+        "wearon_complete_session",
+        "wearon_fail_and_refund",
+        "wearon_sweep_stuck",
+        "wearon_open_session",
+    }
+)
+
+
+@dataclass
+class SupabaseStandIn:
+    dsn: str
+    key: str = SERVICE_ROLE_KEY
+    outage: bool = False
+    proxy_error: bool = False
+    #: What signed links are checked against; a test moves it forward to expire them.
+    clock: Callable[[], float] = time.time
+    objects: dict[str, bytes] = field(default_factory=dict)
+    rpc_calls: int = 0
+
+    def __post_init__(self) -> None:
+        self._pool: queue.Queue[psycopg.Connection[Any] | None] = queue.Queue()
+        for _ in range(POOL_SIZE):
+            self._pool.put(None)
+        self._opened: list[psycopg.Connection[Any]] = []
+        self._secret = uuid.uuid4().bytes
+        self.app = Starlette(
+            routes=[
+                Route("/rest/v1/rpc/{function}", self.rpc, methods=["POST"]),
+                Route("/storage/v1/object/sign/{bucket}/{path:path}", self.sign, methods=["POST"]),
+                Route("/storage/v1/object/sign/{bucket}/{path:path}", self.download, methods=["GET"]),
+                Route("/storage/v1/object/{bucket}/{path:path}", self.upload, methods=["POST", "PUT"]),
+            ]
+        )
+
+    def reset(self) -> None:
+        """Back to a healthy, empty storage, for the next test on a long-lived stand-in."""
+        self.outage = self.proxy_error = False
+        self.clock = time.time
+        self.objects.clear()
+
+    # --- PostgREST ------------------------------------------------------------------------------
+
+    async def rpc(self, request: Request) -> Response:
+        if denied := self._denied(request, storage=False):
+            return denied
+        function = request.path_params["function"]
+        if function not in RPC_FUNCTIONS:
+            return _pgrst(404, "PGRST202", f"Could not find the function public.{function}")
+        try:
+            args = json.loads(await request.body())
+        except ValueError:
+            args = None
+        if not isinstance(args, dict):
+            return _pgrst(400, "PGRST102", "Empty or invalid json")
+        self.rpc_calls += 1
+        try:
+            result = await run_in_threadpool(self._call, function, args)
+        except psycopg.Error as exc:
+            return _postgres_error(exc, function)
+        return JSONResponse(result)
+
+    def _call(self, function: str, args: dict[str, Any]) -> Any:
+        named = sql.SQL(", ").join(
+            sql.SQL("{} => {}").format(sql.Identifier(k), sql.Placeholder(k)) for k in sorted(args)
+        )
+        query = sql.SQL("select {}({})").format(sql.Identifier(function), named)
+        conn = self._borrow()
+        try:
+            row = conn.execute(query, args).fetchone()
+        except psycopg.OperationalError:
+            conn.close()  # broken: a fresh one is opened next time
+            raise
+        finally:
+            self._pool.put(conn)
+        return row[0] if row else None
+
+    def _borrow(self) -> psycopg.Connection[Any]:
+        """A kept connection (PostgREST pools too), at most POOL_SIZE of them at once."""
+        conn = self._pool.get()
+        if conn is None or conn.closed:
+            try:
+                conn = psycopg.connect(self.dsn, autocommit=True, connect_timeout=3)
+            except psycopg.Error:
+                self._pool.put(None)  # give the slot back, or failed connects drain the pool for good
+                raise
+            self._opened.append(conn)
+        return conn
+
+    def close(self) -> None:
+        """Close every database connection the stand-in opened."""
+        for conn in self._opened:
+            conn.close()
+        self._opened.clear()
+
+    # --- Storage --------------------------------------------------------------------------------
+
+    async def upload(self, request: Request) -> Response:
+        if denied := self._denied(request, storage=True):
+            return denied
+        key = f"{request.path_params['bucket']}/{request.path_params['path']}"
+        upsert = request.headers.get("x-upsert", "false") == "true" or request.method == "PUT"
+        if key in self.objects and not upsert:
+            return _storage(400, "Duplicate", "The resource already exists", "409")
+        form = await request.form()
+        upload = form.get("file")
+        if upload is None or isinstance(upload, str):
+            return _storage(400, "InvalidRequest", "file is required")
+        self.objects[key] = await upload.read()
+        return JSONResponse({"Key": key, "Id": str(uuid.uuid4())})
+
+    async def sign(self, request: Request) -> Response:
+        if denied := self._denied(request, storage=True):
+            return denied
+        bucket, path = request.path_params["bucket"], request.path_params["path"]
+        if f"{bucket}/{path}" not in self.objects:
+            return _storage(400, "not_found", "Object not found", "404")
+        expires_in = int((await request.json())["expiresIn"])
+        token = self._token(f"{bucket}/{path}", int(self.clock()) + expires_in)
+        return JSONResponse({"signedURL": f"/object/sign/{bucket}/{path}?token={token}"})
+
+    async def download(self, request: Request) -> Response:
+        key = f"{request.path_params['bucket']}/{request.path_params['path']}"
+        token = request.query_params.get("token", "")
+        expires = token.partition(".")[0]
+        if not expires.isdigit() or not hmac.compare_digest(self._token(key, int(expires)), token):
+            return _storage(400, "InvalidJWT", "invalid signature")
+        if int(expires) < self.clock():
+            return _storage(400, "InvalidJWT", '"exp" claim timestamp check failed')
+        if key not in self.objects:
+            return _storage(400, "not_found", "Object not found", "404")
+        return Response(self.objects[key], media_type="image/jpeg")
+
+    def _token(self, key: str, expires: int) -> str:
+        mac = hmac.new(self._secret, f"{key}:{expires}".encode(), hashlib.sha256).hexdigest()
+        return f"{expires}.{mac}"
+
+    # --- both -----------------------------------------------------------------------------------
+
+    def _denied(self, request: Request, *, storage: bool) -> Response | None:
+        if self.proxy_error:
+            return HTMLResponse("<html><body><h1>502 Bad Gateway</h1></body></html>", status_code=502)
+        if self.outage:
+            if storage:
+                return _storage(503, "DatabaseError", "Service Unavailable", "503")
+            return _pgrst(503, "PGRST000", "Could not connect with the database")
+        headers = request.headers
+        if headers.get("authorization") != f"Bearer {self.key}" or headers.get("apikey") != self.key:
+            if storage:
+                return _storage(400, "Unauthorized", "Invalid Compact JWS", "403")
+            return _pgrst(401, "PGRST301", "JWSError JWSInvalidSignature")
+        return None
+
+
+#: PostgREST's translation of SQLSTATEs to HTTP statuses (docs.postgrest.org, "Errors"), first match
+#: wins; anything else is 400.
+_SQLSTATE_STATUS = (
+    ("08", 503), ("09", 500), ("0L", 403), ("0P", 403), ("23503", 409), ("23505", 409),
+    ("25006", 405), ("25", 500), ("28", 403), ("2D", 500), ("38", 500), ("39", 500), ("3B", 500),
+    ("40", 500), ("53400", 500), ("53", 503), ("54", 500), ("55", 500), ("57", 500), ("58", 500),
+    ("F0", 500), ("HV", 500), ("P0001", 400), ("P0", 500), ("XX", 500), ("42883", 404),
+    ("42P01", 404), ("42P17", 500), ("42501", 403),
+)  # fmt: skip
+
+
+def _http_status(sqlstate: str) -> int:
+    return next((status for prefix, status in _SQLSTATE_STATUS if sqlstate.startswith(prefix)), 400)
+
+
+def _postgres_error(exc: psycopg.Error, function: str) -> JSONResponse:
+    """What PostgREST answers when the database raised `exc` (or could not be reached)."""
+    if exc.sqlstate is None:  # no answer from the server at all
+        return _pgrst(503, "PGRST000", "Could not connect with the database")
+    if isinstance(exc, psycopg.errors.UndefinedFunction):
+        return _pgrst(404, "PGRST202", f"Could not find the function public.{function} in the schema cache")
+    message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    return _pgrst(_http_status(exc.sqlstate), exc.sqlstate, message)
+
+
+def _pgrst(status: int, code: str, message: str) -> JSONResponse:
+    return JSONResponse({"code": code, "message": message, "details": None, "hint": None}, status_code=status)
+
+
+def _storage(status: int, error: str, message: str, status_code: str | None = None) -> JSONResponse:
+    body = {"statusCode": status_code or str(status), "error": error, "message": message}
+    return JSONResponse(body, status_code=status)
+
+
+def main() -> None:
+    """Serve the stand-in as its own process (benchmarks): `python -m tests.standins.supabase`."""
+    import argparse
+
+    import uvicorn
+
+    parser = argparse.ArgumentParser(description="Supabase HTTP stand-in (PostgREST RPC + Storage)")
+    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--dsn", required=True)
+    args = parser.parse_args()
+    uvicorn.run(SupabaseStandIn(dsn=args.dsn).app, host="127.0.0.1", port=args.port, log_level="warning")
+
+
+if __name__ == "__main__":
+    main()

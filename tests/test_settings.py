@@ -1,0 +1,60 @@
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from wearon.settings import Settings
+
+
+def test_defaults_need_no_cloud_credentials(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("SUPABASE_URL", raising=False)
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    settings = Settings(_env_file=None)
+    assert not settings.uses_supabase and not settings.uses_openai
+    assert settings.openai_model == "gpt-image-1.5"
+    assert settings.openai_max_retries == 3
+    assert settings.openai_rate_limit_per_minute == 300
+
+
+def test_allowed_hosts_are_a_comma_separated_list(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DOWNLOAD_ALLOWED_HOSTS", " CDN.example.com, a.example.org ,")
+    assert Settings(_env_file=None).allowed_download_hosts == {"cdn.example.com", "a.example.org"}
+
+
+def test_allowed_hosts_default_to_the_supabase_host(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("DOWNLOAD_ALLOWED_HOSTS", raising=False)
+    monkeypatch.setenv("SUPABASE_URL", "https://abc.supabase.co")
+    monkeypatch.setenv("SUPABASE_SERVICE_ROLE_KEY", "service-role")
+    assert Settings(_env_file=None).allowed_download_hosts == {"abc.supabase.co"}
+
+
+def test_secrets_do_not_print(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-very-secret-value-123")
+    assert "sk-very-secret-value-123" not in repr(Settings(_env_file=None))
+
+
+@pytest.mark.parametrize(
+    ("env", "expected"),
+    [
+        ({"SUPABASE_URL": "https://abc.supabase.co"}, "SUPABASE_SERVICE_ROLE_KEY is required"),
+        ({"OPENAI_MAX_RETRIES": "many"}, "OPENAI_MAX_RETRIES"),
+        ({"WORKER_CONCURRENCY": "0"}, "WORKER_CONCURRENCY"),
+    ],
+)
+def test_bad_configuration_fails_with_one_clear_line(env: dict[str, str], expected: str) -> None:
+    proc = subprocess.run(
+        [sys.executable, "-c", "from wearon.settings import load_settings; load_settings()"],
+        env={"PATH": "/usr/bin:/bin", **env},
+        capture_output=True,
+        text=True,
+        timeout=30,
+        cwd="/",
+    )
+    assert proc.returncode != 0
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1, proc.stderr
+    assert lines[0].startswith("wearon: invalid configuration:")
+    assert expected in lines[0]
+    assert "Traceback" not in proc.stderr

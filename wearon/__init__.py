@@ -1,0 +1,1 @@
+"""WearOn worker: the generation pipeline and the size-recommendation API."""

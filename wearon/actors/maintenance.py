@@ -1,0 +1,36 @@
+"""Periodic maintenance, scheduled by periodiq: fail and refund sessions stuck too long.
+
+There is no clean-up at start: Dramatiq redelivers a dead worker's messages and other
+workers may be mid-task. periodiq has no lock of its own, so each tick runs once per
+minute however many schedulers enqueued it.
+"""
+
+from __future__ import annotations
+
+import dramatiq
+from dramatiq.middleware import CurrentMessage
+from loguru import logger
+from periodiq import cron
+
+from wearon import keys, metrics
+from wearon.actors import runtime
+from wearon.domain.policy import user_message
+
+QUEUE = "maintenance"
+LOCK_TTL_S = 300
+
+
+@dramatiq.actor(queue_name=QUEUE, periodic=cron("* * * * *"), max_retries=0, time_limit=55_000)
+def sweep_stuck_sessions() -> None:
+    services = runtime.services()
+    message = CurrentMessage.get_current_message()
+    assert message is not None  # CurrentMessage is in the middleware stack
+    scheduled_at = message.options.get("scheduled_at")
+    # Schedulers' clocks may differ by a second: one run per minute.
+    if scheduled_at and not services.redis.set(keys.sweep_lock(scheduled_at[:16]), 1, nx=True, ex=LOCK_TTL_S):
+        logger.info("sweep for {} already ran", scheduled_at[:16])
+        return
+    swept = services.store.sweep_stuck(services.settings.stuck_session_after_s, user_message("stuck"))
+    metrics.STUCK_SWEPT.inc(swept)
+    if swept:
+        logger.warning("failed and refunded {} stuck sessions", swept)

@@ -1,0 +1,1 @@
+"""wearon's Dramatiq middleware, one per file."""

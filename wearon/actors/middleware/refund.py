@@ -1,0 +1,80 @@
+"""Fails the session and refunds its one credit when a generation message is dead-lettered.
+
+`before_nack` is the hook that fires exactly once per dead-lettered message, whatever the
+cause: retries exhausted, a non-retryable error, the time limit or the age limit. (The
+actor-level `on_failure` callback fires on every failed attempt, and a middleware after
+Retries never sees `message.failed`.) The store's fail_and_refund is itself at-most-once
+per session, so a redelivered or duplicate message cannot refund twice.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+from uuid import UUID
+
+import dramatiq
+from dramatiq.middleware import TimeLimitExceeded
+from loguru import logger
+
+from wearon import metrics
+from wearon.domain.policy import failure_reason, user_message
+from wearon.domain.task import Channel
+from wearon.errors import WearOnError
+from wearon.ports import SessionStore
+
+#: Message option carrying the last failure's reason from the attempt to the nack.
+REASON_OPTION = "wearon_failure"
+GENERATION_ACTORS = frozenset({"generate"})
+
+
+DeferRefund = Callable[[Channel, UUID, str], None]
+
+
+class RefundOnFinalFailure(dramatiq.Middleware):
+    def __init__(self, store: Callable[[], SessionStore], defer: DeferRefund) -> None:
+        self._store = store
+        self._defer = defer
+
+    def after_process_message(
+        self,
+        broker: dramatiq.Broker,
+        message: Any,
+        *,
+        result: Any = None,
+        exception: BaseException | None = None,
+    ) -> None:
+        if exception is not None:
+            message.options[REASON_OPTION] = reason_of(exception)
+
+    def after_skip_message(self, broker: dramatiq.Broker, message: Any) -> None:
+        message.options[REASON_OPTION] = "expired"
+
+    def before_nack(self, broker: dramatiq.Broker, message: Any) -> None:
+        if message.actor_name not in GENERATION_ACTORS:
+            return
+        task = message.args[0]
+        channel, session_id = Channel(task["channel"]), UUID(task["session_id"])
+        reason = message.options.get(REASON_OPTION, "internal_error")
+        try:
+            refunded = self._store().fail_and_refund(channel, session_id, user_message(reason))
+        except WearOnError as exc:
+            # Durable in the broker, retried until the database is back; the stuck-session sweep
+            # is the net under that net.
+            logger.error("generation failed ({}); refund deferred, the store is unavailable: {}", reason, exc)
+            self._defer(channel, session_id, user_message(reason))
+            return
+        if refunded:
+            metrics.GENERATIONS.labels(channel=channel.value, outcome="failed", reason=reason).inc()
+            metrics.CREDITS_REFUNDED.labels(channel=channel.value).inc()
+            logger.info("generation failed ({}); one credit refunded", reason)
+        else:
+            logger.info("generation failed ({}); no refund: the session was already finished", reason)
+
+
+def reason_of(exception: BaseException) -> str:
+    if isinstance(exception, TimeLimitExceeded):
+        return "time_limit"
+    if isinstance(exception, dramatiq.Retry) and exception.__cause__ is not None:
+        return failure_reason(exception.__cause__)
+    return failure_reason(exception)

@@ -1,0 +1,52 @@
+"""BlobStore over Supabase Storage: upsert uploads (a retried task may upload twice) and signed URLs."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TypeVar
+
+import httpx
+import pydantic
+from storage3.types import FileOptions
+from storage3.utils import StorageException
+from supabase import Client
+
+from wearon.adapters.blobs import object_path_parts
+from wearon.errors import InfrastructureError
+
+T = TypeVar("T")
+
+
+class SupabaseBlobStore:
+    def __init__(self, client: Client, bucket: str) -> None:
+        self._client = client
+        self._bucket = bucket
+
+    def upload(self, path: str, data: bytes, content_type: str) -> None:
+        object_path_parts(path)
+        options: FileOptions = {"content-type": content_type, "upsert": "true"}
+        self._guard("upload", lambda: self._client.storage.from_(self._bucket).upload(path, data, options))
+
+    def signed_url(self, path: str, ttl_s: int) -> str:
+        """An absolute URL; storage3 joins the server's relative answer to the storage URL."""
+        object_path_parts(path)
+        signed = self._guard(
+            "sign", lambda: self._client.storage.from_(self._bucket).create_signed_url(path, ttl_s)
+        )
+        url = signed.get("signedURL")
+        if not url:
+            raise InfrastructureError("storage returned no signed URL")
+        return str(url)
+
+    @staticmethod
+    def _guard(what: str, call: Callable[[], T]) -> T:
+        try:
+            return call()
+        except StorageException as exc:
+            # Status and code only: the message may quote the server's whole answer.
+            status, code = getattr(exc, "status", "?"), getattr(exc, "code", type(exc).__name__)
+            raise InfrastructureError(f"storage {what} failed: {status} {code}") from None
+        except httpx.HTTPError as exc:
+            raise InfrastructureError(f"storage {what}: unreachable ({type(exc).__name__})") from None
+        except pydantic.ValidationError:
+            raise InfrastructureError(f"storage {what}: unexpected answer") from None

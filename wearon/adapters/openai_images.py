@@ -1,0 +1,120 @@
+"""OpenAI GPT Image `/images/edits` over HTTP, with the product's failure rules.
+
+429 → ProviderRateLimited (the caller retries once); 400 `moderation_blocked` → ModerationBlocked;
+5xx and timeouts → back off 2^attempt s here, up to `max_retries`, then ProviderUnavailable;
+anything else, or a body we cannot use → ProviderBadResponse.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import time
+from collections.abc import Callable
+
+import httpx
+from loguru import logger
+from pydantic import SecretStr
+
+from wearon import metrics
+from wearon.errors import ModerationBlocked, ProviderBadResponse, ProviderRateLimited, ProviderUnavailable
+
+
+class OpenAIImageProvider:
+    def __init__(
+        self,
+        *,
+        base_url: str,
+        api_key: SecretStr,
+        model: str,
+        max_retries: int,
+        timeout_s: float,
+        before_request: Callable[[], None] = lambda: None,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self._model = model
+        self._max_retries = max_retries
+        self._before_request = before_request
+        self._sleep = sleep
+        self._client = httpx.Client(
+            base_url=base_url.rstrip("/"),
+            headers={"Authorization": f"Bearer {api_key.get_secret_value()}"},
+            timeout=httpx.Timeout(timeout_s, connect=10.0),
+            follow_redirects=False,
+        )
+
+    def close(self) -> None:
+        self._client.close()
+
+    def edit(self, images: list[bytes], prompt: str) -> bytes:
+        for attempt in range(self._max_retries + 1):
+            try:
+                return self._attempt(images, prompt)
+            except ProviderUnavailable as exc:
+                if attempt == self._max_retries:
+                    raise
+                delay = 2.0**attempt
+                logger.warning("provider unavailable ({}); retrying in {:.0f} s", exc, delay)
+                self._sleep(delay)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _attempt(self, images: list[bytes], prompt: str) -> bytes:
+        self._before_request()
+        started = time.monotonic()
+        try:
+            response = self._client.post("/images/edits", data=self._form(prompt), files=_files(images))
+        except httpx.TimeoutException:
+            metrics.PROVIDER_REQUESTS.labels(status="timeout").inc()
+            raise ProviderUnavailable("provider timed out") from None
+        except httpx.TransportError as exc:
+            metrics.PROVIDER_REQUESTS.labels(status="transport_error").inc()
+            raise ProviderUnavailable(f"provider unreachable: {type(exc).__name__}") from None
+        finally:
+            metrics.PROVIDER_SECONDS.observe(time.monotonic() - started)
+        metrics.PROVIDER_REQUESTS.labels(status=str(response.status_code)).inc()
+        return _interpret(response)
+
+    def _form(self, prompt: str) -> dict[str, str]:
+        return {"model": self._model, "prompt": prompt, "n": "1"}
+
+
+def _files(images: list[bytes]) -> list[tuple[str, tuple[str, bytes, str]]]:
+    return [("image[]", (f"image-{i}.jpg", data, "image/jpeg")) for i, data in enumerate(images)]
+
+
+def _interpret(response: httpx.Response) -> bytes:
+    status = response.status_code
+    if status == 200:
+        return _decode_image(response)
+    code, message = _error_fields(response)
+    if status == 429:
+        raise ProviderRateLimited(f"provider rate limited: {message}", _retry_after(response))
+    if status >= 500:
+        raise ProviderUnavailable(f"provider HTTP {status}: {message}")
+    if code == "moderation_blocked":
+        raise ModerationBlocked(f"moderation blocked: {message}")
+    raise ProviderBadResponse(f"provider HTTP {status} ({code or 'no code'}): {message}")
+
+
+def _decode_image(response: httpx.Response) -> bytes:
+    try:
+        b64 = response.json()["data"][0]["b64_json"]
+        return base64.b64decode(b64, validate=True)
+    except (ValueError, KeyError, IndexError, TypeError, binascii.Error):
+        raise ProviderBadResponse("provider returned a body without a usable b64_json image") from None
+
+
+def _error_fields(response: httpx.Response) -> tuple[str | None, str]:
+    """OpenAI's error JSON: {"error": {"message", "type", "param", "code"}}."""
+    try:
+        error = response.json()["error"]
+        return error.get("code"), str(error.get("message", ""))[:300]
+    except (ValueError, KeyError, TypeError, AttributeError):
+        return None, f"non-JSON error body ({len(response.content)} bytes)"
+
+
+def _retry_after(response: httpx.Response) -> float | None:
+    try:
+        return float(response.headers["retry-after"])
+    except (KeyError, ValueError):
+        return None

@@ -1,0 +1,1 @@
+"""SessionStore adapters: Supabase (PostgREST RPC) in production, SQLite embedded by default."""

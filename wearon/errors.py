@@ -1,0 +1,91 @@
+"""Every error wearon raises on purpose, under one root.
+
+    WearOnError
+    ├── ConfigError            settings are missing or contradict each other
+    ├── InvalidTask            a queue payload is not a valid GenerationTask (dead-lettered)
+    ├── ImageRejected          an input image failed the safe-download or decoding guard
+    ├── ProviderError          the image provider did not give us an image
+    │   ├── ProviderRateLimited    HTTP 429 (retried once, then final)
+    │   ├── ModerationBlocked      the prompt or images were refused by moderation
+    │   ├── ProviderUnavailable    5xx or timeouts, after the client's own back-off
+    │   └── ProviderBadResponse    any other refusal, or a body we cannot use
+    ├── InfrastructureError    our own storage or database failed (held and retried, bounded)
+    ├── SessionNotFound        the session row a task names does not exist
+    └── BodyNotDetected        a size-estimate photo does not show a measurable full body
+
+What happens next (retry, fail, refund) is decided from these types in one place:
+`wearon.domain.policy`.
+"""
+
+from __future__ import annotations
+
+
+class WearOnError(Exception):
+    """Root of every deliberate wearon error."""
+
+    #: Safe to show an end user; never contains internals or secrets.
+    user_message = "The generation failed. Your credit has been refunded."
+
+
+class ConfigError(WearOnError):
+    pass
+
+
+class InvalidTask(WearOnError):
+    """`kind` is a small fixed vocabulary (a metric label); `reason` is the full story."""
+
+    def __init__(self, kind: str, reason: str) -> None:
+        super().__init__(reason)
+        self.kind = kind
+        self.reason = reason
+
+
+class ImageRejected(WearOnError):
+    """An input image was refused; `code` is stable and machine-readable."""
+
+    user_message = "One of the images could not be used. Your credit has been refunded."
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+class ProviderError(WearOnError):
+    pass
+
+
+class ProviderRateLimited(ProviderError):
+    def __init__(self, message: str, retry_after_s: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after_s = retry_after_s
+
+
+class ModerationBlocked(ProviderError):
+    user_message = (
+        "This image or prompt was blocked by the content safety filter. "
+        "Please try different photos. Your credit has been refunded."
+    )
+
+
+class ProviderUnavailable(ProviderError):
+    pass
+
+
+class ProviderBadResponse(ProviderError):
+    pass
+
+
+class InfrastructureError(WearOnError):
+    pass
+
+
+class SessionNotFound(WearOnError):
+    pass
+
+
+class BodyNotDetected(WearOnError):
+    """No full body (head to ankles) could be measured; `message` tells the user what to fix."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code

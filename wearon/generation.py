@@ -1,0 +1,59 @@
+"""The generation use case: claim the session, make the image, store it, complete the session.
+
+Pure orchestration over the ports; every failure is raised as a WearOnError and judged by
+`wearon.domain.policy` in the actor, so nothing here decides retries or refunds.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from loguru import logger
+
+from wearon.adapters.images import decode_image, to_jpeg
+from wearon.domain.session import ClaimOutcome
+from wearon.domain.task import GenerationTask
+from wearon.errors import ImageRejected, ProviderBadResponse, SessionNotFound
+from wearon.ports import BlobStore, ImageFetcher, ImageProvider, SessionStore
+
+INPUT_MAX_SIDE = 1024
+#: Results are stored as they come (up to this size), re-encoded as JPEG to match the `.jpg` path.
+RESULT_MAX_SIDE = 4096
+
+
+@dataclass(frozen=True)
+class GenerationService:
+    store: SessionStore
+    blobs: BlobStore
+    provider: ImageProvider
+    fetcher: ImageFetcher
+    signed_url_ttl_s: int
+
+    def run(self, task: GenerationTask, token: str) -> ClaimOutcome:
+        """Generate for `task` under the claim `token`; returns what the claim found."""
+        outcome = self.store.claim(task.channel, task.session_id, token)
+        if outcome is ClaimOutcome.MISSING:
+            raise SessionNotFound(f"no {task.channel} session {task.session_id}")
+        if outcome is not ClaimOutcome.CLAIMED:
+            logger.info("session is {}; nothing to do", outcome.value)
+            return outcome
+        result = self._normalise_result(self.provider.edit(self._inputs(task), task.prompt))
+        self.blobs.upload(task.result_path, result, "image/jpeg")
+        url = self.blobs.signed_url(task.result_path, self.signed_url_ttl_s)
+        if self.store.complete(task.channel, task.session_id, token, url):
+            logger.info("generation completed")
+        else:
+            logger.warning("session was finished elsewhere (sweep or duplicate) before we could complete it")
+        return outcome
+
+    def _inputs(self, task: GenerationTask) -> list[bytes]:
+        return [
+            to_jpeg(decode_image(self.fetcher.fetch(str(url))), INPUT_MAX_SIDE) for url in task.image_urls
+        ]
+
+    @staticmethod
+    def _normalise_result(data: bytes) -> bytes:
+        try:
+            return to_jpeg(decode_image(data), RESULT_MAX_SIDE)
+        except ImageRejected as exc:
+            raise ProviderBadResponse(f"provider returned an unusable image: {exc.code}") from None

@@ -1,0 +1,20 @@
+"""POST /estimate-body: parse the request, run the estimate, answer in the API's shape."""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+
+from wearon.http.body import read_json
+from wearon.http.errors import ApiError
+from wearon.http.estimator import SizeEstimator
+from wearon.http.schemas import EstimateRequest, EstimateResponse
+
+
+async def estimate_body(request: Request) -> JSONResponse:
+    body = EstimateRequest.parse(await read_json(request))
+    estimator: SizeEstimator = request.app.state.estimator
+    if not estimator.ready:
+        raise ApiError(503, "not_ready", "The pose model is not loaded; try again shortly.")
+    result = await estimator.estimate(body.image_url, body.height_cm)
+    return JSONResponse(EstimateResponse.of(result, estimator.chart.name).model_dump(mode="json"))

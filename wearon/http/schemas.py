@@ -1,0 +1,135 @@
+"""The API's request and response bodies, as pydantic models (the OpenAPI schema is built from them)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from wearon.domain.sizing import BodyType, Estimate, Recommendation
+from wearon.http.errors import ApiError
+
+MIN_HEIGHT_CM = 100
+MAX_HEIGHT_CM = 250
+MAX_URL_LENGTH = 2048
+
+
+class EstimateRequest(BaseModel):
+    model_config = ConfigDict(extra="ignore", title="EstimateRequest")
+
+    image_url: Annotated[
+        str,
+        Field(
+            strict=True,
+            min_length=1,
+            max_length=MAX_URL_LENGTH,
+            pattern=r"^https?://",
+            description="A full-body photo, fetched through the safe-download guard.",
+        ),
+    ]
+    height_cm: Annotated[
+        float,
+        Field(
+            strict=True,
+            ge=MIN_HEIGHT_CM,
+            le=MAX_HEIGHT_CM,
+            allow_inf_nan=False,
+            description="The person's height without shoes, in centimetres.",
+        ),
+    ]
+
+    @classmethod
+    def parse(cls, data: Any) -> EstimateRequest:
+        try:
+            return cls.model_validate(data)
+        except ValidationError as exc:
+            raise ApiError(422, "invalid_request", _describe(exc)) from None
+
+
+class Measurements(BaseModel):
+    """Centimetres. Breadths are frontal widths; chest, waist and hip are girths."""
+
+    height: float
+    shoulder_width: float
+    chest: float
+    waist: float
+    hip: float
+    chest_width: float
+    waist_width: float
+    hip_width: float
+
+
+class RunnerUp(BaseModel):
+    size: str
+    probability: Annotated[float, Field(ge=0, le=1)]
+
+
+class EstimateResponse(BaseModel):
+    recommended_size: str = Field(description="XS, S, M, L, XL or XXL.")
+    size_probability: Annotated[float, Field(ge=0, le=1)]
+    runner_up: RunnerUp | None = Field(description="The next most likely size, when it is close.")
+    size_probabilities: dict[str, float]
+    confidence: Annotated[float, Field(ge=0, le=1)]
+    body_type: BodyType
+    measurements: Measurements
+    uncertainty_cm: dict[str, float] = Field(description="One standard deviation of each measurement.")
+    size_chart: str
+
+    @classmethod
+    def of(cls, r: Recommendation, chart_name: str) -> EstimateResponse:
+        estimates = _estimates(r)
+        return cls(
+            recommended_size=r.size,
+            size_probability=round(r.probability, 3),
+            runner_up=RunnerUp(size=r.runner_up.size, probability=round(r.runner_up.probability, 3))
+            if r.runner_up
+            else None,
+            size_probabilities={size: round(p, 3) for size, p in r.probabilities.items()},
+            confidence=round(r.confidence, 3),
+            body_type=r.body_type,
+            measurements=Measurements(
+                height=r.measurements.height, **{k: round(e.value, 1) for k, e in estimates.items()}
+            ),
+            uncertainty_cm={k: round(e.sd, 1) for k, e in estimates.items()},
+            size_chart=chart_name,
+        )
+
+
+class ErrorDetail(BaseModel):
+    code: str
+    message: str
+
+
+class ErrorResponse(BaseModel):
+    error: ErrorDetail
+
+
+class HealthChecks(BaseModel):
+    model: str = Field(description='"ok" or "not_loaded"')
+    redis: str = Field(description='"ok" or "unreachable"')
+
+
+class HealthResponse(BaseModel):
+    status: str = Field(description='"ok", or "degraded" when a check fails')
+    checks: HealthChecks
+
+
+def _estimates(r: Recommendation) -> dict[str, Estimate]:
+    m = r.measurements
+    return {
+        "shoulder_width": m.shoulder_width,
+        "chest": m.chest,
+        "waist": m.waist,
+        "hip": m.hip,
+        "chest_width": m.chest_width,
+        "waist_width": m.waist_width,
+        "hip_width": m.hip_width,
+    }
+
+
+def _describe(exc: ValidationError) -> str:
+    parts = []
+    for err in exc.errors(include_url=False, include_input=False):
+        where = ".".join(str(p) for p in err["loc"]) or "body"
+        parts.append(f"{where}: {err['msg']}")
+    return "; ".join(parts)

@@ -1,0 +1,20 @@
+"""Every Redis key wearon reads or writes (Dramatiq's own live under its namespace)."""
+
+from __future__ import annotations
+
+#: The Next.js API LPUSHes JSON tasks here; the contract is byte-for-byte.
+TASKS = "wearon:tasks:generation"
+#: Dead letters: JSON {raw, reason, at} for every payload the bridge could not enqueue.
+DEAD_LETTERS = "wearon:tasks:dead"
+#: Shared by every worker process: the provider's requests-per-minute budget.
+PROVIDER_RATE_LIMIT = "wearon:ratelimit:openai"
+
+
+def bridge_processing(bridge_id: str) -> str:
+    """Tasks a bridge has taken but not yet handed to Dramatiq (re-driven on start)."""
+    return f"wearon:tasks:processing:{bridge_id}"
+
+
+def sweep_lock(scheduled_at: str) -> str:
+    """One run per schedule tick, however many schedulers enqueued it."""
+    return f"wearon:lock:sweep-stuck:{scheduled_at}"

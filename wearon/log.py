@@ -1,0 +1,118 @@
+"""JSON-lines logging through loguru, for every process, with secrets scrubbed.
+
+Each line carries `service` and, inside a task, the fields bound with
+`logger.contextualize(request_id=..., task_id=..., session_id=..., channel=...)`.
+Dramatiq's, uvicorn's and httpx's stdlib loggers are routed into the same sink.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import sys
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any, TextIO
+
+from loguru import logger
+
+if TYPE_CHECKING:
+    from loguru import Message, Record
+
+#: Fields a task binds; kept at the top level of each JSON line.
+CONTEXT_FIELDS = ("request_id", "task_id", "session_id", "channel")
+#: A stdlib record written outside the task's context may carry its fields in this attribute.
+RECORD_FIELDS = "wearon_fields"
+REDACTED = "[REDACTED]"
+
+# Credentials that can show up inside URLs, headers or exception text even when we never log them on purpose.
+_PATTERNS = (
+    re.compile(r"(?i)(bearer\s+)[A-Za-z0-9._~+/=-]+"),
+    re.compile(r"(?i)((?:token|apikey|api_key|key|signature|sig|password)=)[^&\s\"']+"),
+    re.compile(r"\bsk-[A-Za-z0-9_-]{8,}"),
+    re.compile(r"\beyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]+"),
+    re.compile(r"(redis|rediss|amqp|postgres(?:ql)?)://([^:/@\s]*):([^@\s]+)@"),
+)
+
+
+class Redactor:
+    """Removes known secret values and credential-shaped substrings from text."""
+
+    def __init__(self, secrets: Iterable[str] = ()) -> None:
+        self._secrets = sorted({s for s in secrets if len(s) >= 6}, key=len, reverse=True)
+
+    def __call__(self, text: str) -> str:
+        for secret in self._secrets:
+            text = text.replace(secret, REDACTED)
+        for pattern in _PATTERNS:
+            text = pattern.sub(_replacement(pattern), text)
+        return text
+
+
+def _replacement(pattern: re.Pattern[str]) -> str:
+    if pattern.groups == 3:
+        return rf"\1://\2:{REDACTED}@"
+    return rf"\1{REDACTED}" if pattern.groups else REDACTED
+
+
+class JsonSink:
+    def __init__(self, service: str, redact: Redactor, stream: TextIO | None = None) -> None:
+        self._service = service
+        self._redact = redact
+        self._stream = stream
+
+    def __call__(self, message: Message) -> None:
+        line = self._redact(json.dumps(self.to_dict(message.record), default=str))
+        stream = self._stream or sys.stdout
+        stream.write(line + "\n")
+        stream.flush()
+
+    def to_dict(self, record: Record) -> dict[str, Any]:
+        extra = dict(record["extra"])
+        out: dict[str, Any] = {
+            "ts": record["time"].isoformat(),
+            "level": record["level"].name,
+            "message": record["message"],
+            "service": extra.pop("service", self._service),
+            "logger": record["name"],
+        }
+        out.update({k: extra.pop(k) for k in CONTEXT_FIELDS if k in extra})
+        if extra:
+            out["extra"] = extra
+        if record["exception"] is not None:
+            exc = record["exception"]
+            out["exception"] = f"{exc.type.__name__ if exc.type else 'Exception'}: {exc.value}"
+        return out
+
+
+class InterceptHandler(logging.Handler):
+    """Sends stdlib records (Dramatiq, uvicorn, httpx) to loguru, keeping the caller's depth."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            level: str | int = logger.level(record.levelname).name
+        except ValueError:
+            level = record.levelno
+
+        def rename(r: Record) -> None:
+            r["name"] = record.name
+
+        fields = getattr(record, RECORD_FIELDS, None) or {}
+        logger.patch(rename).bind(**fields).opt(exception=record.exc_info).log(level, record.getMessage())
+
+
+def configure_logging(
+    service: str, *, level: str = "INFO", secrets: Iterable[str] = (), stream: TextIO | None = None
+) -> None:
+    """Replace every handler with one JSON sink; idempotent, call once per process."""
+    logger.remove()
+    logger.configure(extra={"service": service})
+    logger.add(JsonSink(service, Redactor(secrets), stream), level=level, backtrace=False, diagnose=False)
+    logging.basicConfig(handlers=[InterceptHandler()], level=0, force=True)
+    for name in ("dramatiq", "uvicorn", "uvicorn.error", "uvicorn.access", "httpx", "periodiq"):
+        std = logging.getLogger(name)
+        std.handlers = []
+        std.propagate = True
+    # httpx logs every request URL at INFO; signed URLs carry tokens, so keep it at WARNING.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+    logging.getLogger("httpcore").setLevel(logging.WARNING)

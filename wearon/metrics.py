@@ -1,0 +1,66 @@
+"""wearon's own Prometheus metrics, all prefixed `wearon_` (documented in the README).
+
+Worker processes run with PROMETHEUS_MULTIPROC_DIR set (see scripts/worker), so these
+objects write to the shared multiprocess directory that Dramatiq's exposition server reads.
+"""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Gauge, Histogram
+
+_LATENCY_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 20, 30, 45, 60, 90, 120, 300)
+
+GENERATIONS = Counter(
+    "wearon_generations_total",
+    "Generations that reached a terminal state, by channel, outcome and failure reason.",
+    ["channel", "outcome", "reason"],
+)
+GENERATION_SECONDS = Histogram(
+    "wearon_generation_duration_seconds",
+    "From the task's created_at to completion.",
+    ["channel"],
+    buckets=_LATENCY_BUCKETS,
+)
+CREDITS_REFUNDED = Counter("wearon_credits_refunded_total", "Credits refunded, by channel.", ["channel"])
+PROVIDER_REQUESTS = Counter(
+    "wearon_provider_requests_total", "Image provider HTTP calls, by outcome status.", ["status"]
+)
+PROVIDER_SECONDS = Histogram(
+    "wearon_provider_request_duration_seconds", "Image provider call latency.", buckets=_LATENCY_BUCKETS
+)
+RATE_LIMIT_WAIT_SECONDS = Histogram(
+    "wearon_rate_limiter_wait_seconds",
+    "Time a task waited on our own provider rate limiter.",
+    buckets=(0.001, 0.01, 0.1, 0.5, 1, 5, 10, 30, 60, 120, 300),
+)
+BRIDGE_MOVED = Counter("wearon_bridge_tasks_moved_total", "Tasks the bridge handed to Dramatiq.")
+BRIDGE_INVALID = Counter(
+    "wearon_bridge_tasks_invalid_total", "Payloads the bridge dead-lettered, by reason.", ["reason"]
+)
+BRIDGE_LAG_SECONDS = Histogram(
+    "wearon_bridge_lag_seconds",
+    "now - created_at when the bridge takes a task.",
+    buckets=(0.01, 0.05, 0.1, 0.5, 1, 5, 10, 30, 60, 300),
+)
+QUEUE_DEPTH = Gauge("wearon_queue_depth", "Length of each queue we own or feed.", ["queue"])
+STUCK_SWEPT = Counter("wearon_stuck_sessions_swept_total", "Stuck sessions failed and refunded by the sweep.")
+HTTP_REQUESTS = Counter(
+    "wearon_http_requests_total", "API requests, by route, method and status.", ["route", "method", "status"]
+)
+HTTP_SECONDS = Histogram(
+    "wearon_http_request_duration_seconds",
+    "API request latency, by route and method.",
+    ["route", "method"],
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
+)
+HTTP_IN_FLIGHT = Gauge(
+    "wearon_http_requests_in_flight",
+    "API requests in progress, by route.",
+    ["route"],
+    multiprocess_mode="livesum",
+)
+API_HEALTH_OK = Gauge(
+    "wearon_api_health_ok",
+    "1 while /health answers ok (model loaded, Redis up), 0 while degraded.",
+    multiprocess_mode="liveall",
+)

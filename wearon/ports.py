@@ -1,0 +1,65 @@
+"""The boundaries of the worker: each is a Protocol with a real adapter and a fake of ours.
+
+The adapters live in `wearon.adapters`; `wearon.bootstrap` picks them from the settings.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+from uuid import UUID
+
+from wearon.domain.session import ClaimOutcome
+from wearon.domain.task import Channel
+
+
+class SessionStore(Protocol):
+    """The database contract: sessions and credits change only through these calls.
+
+    Every call is idempotent per session. `token` identifies the Dramatiq message that
+    claimed the session, so a redelivered message may resume its own claim while a
+    duplicate message for the same session may not. Raises InfrastructureError when the
+    database cannot be reached, SessionNotFound where noted.
+    """
+
+    def claim(self, channel: Channel, session_id: UUID, token: str) -> ClaimOutcome:
+        """queued → processing (or re-take our own processing claim)."""
+        ...
+
+    def requeue(self, channel: Channel, session_id: UUID, token: str) -> bool:
+        """processing → queued under our claim, for a retry; no refund."""
+        ...
+
+    def complete(self, channel: Channel, session_id: UUID, token: str, result_url: str) -> bool:
+        """processing → completed under our claim; False if someone else finished it."""
+        ...
+
+    def fail_and_refund(self, channel: Channel, session_id: UUID, reason: str) -> bool:
+        """queued|processing → failed plus one credit back, in one transaction, at most once.
+
+        True only for the call that refunded.
+        """
+        ...
+
+    def sweep_stuck(self, older_than_s: int, reason: str) -> int:
+        """fail_and_refund every session queued|processing for longer than `older_than_s`."""
+        ...
+
+
+class BlobStore(Protocol):
+    """Where generated images go, and how a user is given a time-limited link to one."""
+
+    def upload(self, path: str, data: bytes, content_type: str) -> None: ...
+
+    def signed_url(self, path: str, ttl_s: int) -> str: ...
+
+
+class ImageProvider(Protocol):
+    """Turns input images and a prompt into one edited image (JPEG or PNG bytes)."""
+
+    def edit(self, images: list[bytes], prompt: str) -> bytes: ...
+
+
+class ImageFetcher(Protocol):
+    """Fetches an untrusted URL safely; raises ImageRejected when it must not or cannot."""
+
+    def fetch(self, url: str) -> bytes: ...

@@ -1,0 +1,26 @@
+"""`python -m wearon.scheduler`: periodiq's scheduler for `wearon.actors`, with our JSON logs and
+its metrics port. Equivalent to `periodiq wearon.actors` plus the observability every process has.
+
+Run exactly one: a second one is harmless (each tick runs once) but pointless.
+"""
+
+from __future__ import annotations
+
+import periodiq
+from prometheus_client import start_http_server
+
+from wearon.bootstrap import secrets_of
+from wearon.log import configure_logging
+from wearon.settings import load_settings
+
+
+def main() -> int:
+    settings = load_settings()
+    configure_logging("scheduler", level=settings.log_level, secrets=secrets_of(settings))
+    start_http_server(settings.scheduler_metrics_port)
+    args = periodiq.make_argument_parser().parse_args(["wearon.actors"])
+    return int(periodiq.main(args))
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
