@@ -22,6 +22,8 @@ from wearon.settings import Settings
 
 #: Short socket timeouts: a Redis outage must make callers fail fast and retry, not hang.
 REDIS_TIMEOUT_S = 5.0
+#: Every command we send is short (no blocking reads but the bridge's 1 s BLMOVE).
+REDIS_MAX_CONNECTIONS = 32
 
 
 @dataclass(frozen=True)
@@ -34,12 +36,18 @@ class Services:
 
 
 def redis_client(settings: Settings) -> redis.Redis:
-    return redis.Redis.from_url(
+    """One pool per process. A thread that finds every connection busy waits for one (up to the
+    timeout): redis-py's default pool raises MaxConnectionsError past 100, which a worker with more
+    threads than that reached on the rate limiter."""
+    pool = redis.BlockingConnectionPool.from_url(
         settings.redis_url,
+        max_connections=REDIS_MAX_CONNECTIONS,
+        timeout=REDIS_TIMEOUT_S,
         socket_timeout=REDIS_TIMEOUT_S,
         socket_connect_timeout=REDIS_TIMEOUT_S,
         health_check_interval=30,
     )
+    return redis.Redis(connection_pool=pool)
 
 
 def build_services(settings: Settings) -> Services:

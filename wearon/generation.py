@@ -29,16 +29,23 @@ class GenerationService:
     fetcher: ImageFetcher
     signed_url_ttl_s: int
 
-    def run(self, task: GenerationTask, token: str) -> ClaimOutcome:
-        """Generate for `task` under the claim `token`; returns what the claim found."""
+    def run(self, task: GenerationTask, token: str, *, retry: bool = False) -> ClaimOutcome:
+        """Generate for `task` under the claim `token`; returns what the claim found.
+
+        A `retry` first looks for the result an earlier attempt stored (it failed after the upload,
+        completing the session), so the provider is not paid twice for one image.
+        """
         outcome = self.store.claim(task.channel, task.session_id, token)
         if outcome is ClaimOutcome.MISSING:
             raise SessionNotFound(f"no {task.channel} session {task.session_id}")
         if outcome is not ClaimOutcome.CLAIMED:
             logger.info("session is {}; nothing to do", outcome.value)
             return outcome
-        result = self._normalise_result(self.provider.edit(self._inputs(task), task.prompt))
-        self.blobs.upload(task.result_path, result, "image/jpeg")
+        if retry and self.blobs.exists(task.result_path):
+            logger.info("result stored by an earlier attempt; completing without a new provider call")
+        else:
+            result = self._normalise_result(self.provider.edit(self._inputs(task), task.prompt))
+            self.blobs.upload(task.result_path, result, "image/jpeg")
         url = self.blobs.signed_url(task.result_path, self.signed_url_ttl_s)
         if self.store.complete(task.channel, task.session_id, token, url):
             logger.info("generation completed")

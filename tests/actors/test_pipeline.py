@@ -219,3 +219,18 @@ def test_refund_blocked_by_a_database_outage_is_deferred_until_it_returns(
     assert row["status"] == "failed"
     assert backend.refunds(task) == 1
     assert backend.balance_of(task) == pipeline.START_BALANCE
+
+
+def test_a_retry_after_the_upload_completes_without_paying_the_provider_again(
+    pipeline: Pipeline, backend: Backend, standin: OpenAIStandIn
+) -> None:
+    # Given the database drops the call that completes the session, after the result was stored
+    supabase = backend.inner
+    assert isinstance(supabase, SupabaseBackend)
+    supabase.standin.failing_calls["wearon_complete_session"] = 1
+    task = pipeline.push(Channel.B2C, "completion lost once")
+    # When the task is retried, then it completes from the stored result, with one provider call
+    assert pipeline.wait_terminal(task, timeout=20)["status"] == "completed"
+    assert standin.count(task["prompt"]) == 1
+    assert backend.refunds(task) == 0
+    assert supabase.standin.failing_calls["wearon_complete_session"] == 0

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from uuid import UUID, uuid4
 
 import pytest
@@ -154,3 +156,24 @@ def test_an_outage_loses_nothing(redis_client: redis.Redis, bridge: Bridge, sink
     assert sorted(t.task_id for t in sink.enqueued) == ["x", "y"]
     assert redis_client.llen(PROCESSING) == 0
     assert not thread.is_alive()
+
+
+def test_a_batch_whose_send_fails_is_kept_and_redriven(redis_client: redis.Redis, sink: Sink) -> None:
+    # Given the broker's batched send fails once, after the tasks were handed to it
+    failures = [redis.ConnectionError("pipeline lost")]
+
+    @contextmanager
+    def batch() -> Iterator[None]:
+        yield
+        if failures:
+            raise failures.pop()
+
+    bridge = Bridge(redis_client, enqueue=sink.enqueue, refund=sink.refund, bridge_id="test", batch=batch)
+    redis_client.lpush(keys.TASKS, raw(task_id="a"), raw(task_id="b"))
+    with pytest.raises(redis.ConnectionError):
+        bridge.step()
+    # Then nothing left the processing list, and the re-drive sends both
+    assert redis_client.llen(PROCESSING) == 2
+    assert bridge.redrive() == 2
+    assert [t.task_id for t in sink.enqueued][-2:] == ["a", "b"]
+    assert redis_client.llen(PROCESSING) == 0

@@ -50,6 +50,13 @@ def test_upload_then_sign_then_fetch(backend: Backend) -> None:
     assert follow(backend, url) == b"first"
 
 
+def test_exists_tells_a_stored_result_from_a_missing_one(backend: Backend) -> None:
+    # What a retried generation checks before paying the provider again
+    assert backend.blobs.exists(PATH) is False
+    backend.blobs.upload(PATH, b"first", "image/jpeg")
+    assert backend.blobs.exists(PATH) is True
+
+
 def test_a_second_upload_replaces_the_first(backend: Backend) -> None:
     # A retried task uploads again: that must succeed and leave the newer image.
     backend.blobs.upload(PATH, b"first", "image/jpeg")

@@ -8,12 +8,13 @@ Speaks exactly what our adapters use, on the real wire format:
   POST /storage/v1/object/<bucket>/<path> multipart "file", x-upsert -> {"Key", "Id"}
   POST /storage/v1/object/sign/<bucket>/<path>  {"expiresIn"} -> {"signedURL": "/object/sign/...?token="}
   GET  /storage/v1/object/sign/<bucket>/<path>?token=  -> the bytes
+  GET  /storage/v1/object/info/<bucket>/<path>  -> the object's info (storage3's `exists` reads it)
 Both require the service-role key as `apikey` and `Authorization: Bearer` (401 otherwise).
 
 Outages, for tests: `outage = True` makes every call answer 503 with Supabase's JSON, as when the
-database is away; `proxy_error = True` answers 502 with an HTML page, as a load balancer in front
-of it does. (For a refused connection, point the client at a closed port.) `clock` is what signed
-links expire against.
+database is away (`failing_calls` does it for the next calls of one function only);
+`proxy_error = True` answers 502 with an HTML page, as a load balancer in front of it does. (For a
+refused connection, point the client at a closed port.) `clock` is what signed links expire against.
 
 Served over real HTTP by `tests.helpers.backends.supabase_backend()`; the contract suite shares one
 per session (the `supabase` fixture in tests/contract/conftest.py).
@@ -68,6 +69,8 @@ class SupabaseStandIn:
     clock: Callable[[], float] = time.time
     objects: dict[str, bytes] = field(default_factory=dict)
     rpc_calls: int = 0
+    #: Function name -> how many of its next calls answer 503, as if the database dropped them.
+    failing_calls: dict[str, int] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self._pool: queue.Queue[psycopg.Connection[Any] | None] = queue.Queue()
@@ -80,6 +83,7 @@ class SupabaseStandIn:
                 Route("/rest/v1/rpc/{function}", self.rpc, methods=["POST"]),
                 Route("/storage/v1/object/sign/{bucket}/{path:path}", self.sign, methods=["POST"]),
                 Route("/storage/v1/object/sign/{bucket}/{path:path}", self.download, methods=["GET"]),
+                Route("/storage/v1/object/info/{bucket}/{path:path}", self.info, methods=["GET"]),
                 Route("/storage/v1/object/{bucket}/{path:path}", self.upload, methods=["POST", "PUT"]),
             ]
         )
@@ -87,6 +91,7 @@ class SupabaseStandIn:
     def reset(self) -> None:
         """Back to a healthy, empty storage, for the next test on a long-lived stand-in."""
         self.outage = self.proxy_error = False
+        self.failing_calls.clear()
         self.clock = time.time
         self.objects.clear()
 
@@ -105,6 +110,9 @@ class SupabaseStandIn:
         if not isinstance(args, dict):
             return _pgrst(400, "PGRST102", "Empty or invalid json")
         self.rpc_calls += 1
+        if self.failing_calls.get(function, 0) > 0:
+            self.failing_calls[function] -= 1
+            return _pgrst(503, "PGRST000", "Could not connect with the database")
         try:
             result = await run_in_threadpool(self._call, function, args)
         except psycopg.Error as exc:
@@ -159,6 +167,17 @@ class SupabaseStandIn:
             return _storage(400, "InvalidRequest", "file is required")
         self.objects[key] = await upload.read()
         return JSONResponse({"Key": key, "Id": str(uuid.uuid4())})
+
+    async def info(self, request: Request) -> Response:
+        if denied := self._denied(request, storage=True):
+            return denied
+        bucket, path = request.path_params["bucket"], request.path_params["path"]
+        data = self.objects.get(f"{bucket}/{path}")
+        if data is None:
+            return _storage(404, "not_found", "Object not found", "404")
+        return JSONResponse(
+            {"name": path, "bucket_id": bucket, "size": len(data), "content_type": "image/jpeg"}
+        )
 
     async def sign(self, request: Request) -> Response:
         if denied := self._denied(request, storage=True):

@@ -33,7 +33,9 @@ def generate(task: dict[str, Any]) -> None:
     assert message is not None  # CurrentMessage is in the middleware stack
     services = runtime.services()
     try:
-        outcome = services.generation.run(job, token=message.message_id)
+        outcome = services.generation.run(
+            job, token=message.message_id, retry=message.options.get("retries", 0) > 0
+        )
     except WearOnError as exc:
         _retry_or_raise(exc, job, message, services)
         raise

@@ -21,6 +21,7 @@ def main() -> int:
     settings = load_settings()
     configure_logging("bridge", level=settings.log_level, secrets=secrets_of(settings))
     from wearon.actors import broker, generate  # declares the broker
+    from wearon.actors.broker import pipelined
 
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -35,6 +36,7 @@ def main() -> int:
         client,
         enqueue=enqueue,
         refund=store.fail_and_refund,
+        batch=lambda: pipelined(broker),
         bridge_id=settings.bridge_id,
         broker_errors=(BrokerConnectionError,),
     )

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 from datetime import UTC, datetime
 from uuid import UUID
 
@@ -23,6 +24,8 @@ from wearon.domain.task import Channel, GenerationTask, parse_task, salvage_sess
 from wearon.errors import InvalidTask, WearOnError
 
 Enqueue = Callable[[GenerationTask], None]
+#: A block whose enqueues are sent together when it ends (one round trip per batch).
+Batch = Callable[[], AbstractContextManager[None]]
 Refund = Callable[[Channel, UUID, str], bool]
 
 #: Tasks taken per round trip once the first one arrives (the burst path).
@@ -39,12 +42,14 @@ class Bridge:
         *,
         enqueue: Enqueue,
         refund: Refund,
+        batch: Batch = nullcontext,
         bridge_id: str = "default",
         broker_errors: tuple[type[Exception], ...] = (),
         outage_backoff_s: float = OUTAGE_BACKOFF_S,
     ) -> None:
         self._redis = client
         self._enqueue = enqueue
+        self._batch = batch
         self._refund = refund
         self._processing = keys.bridge_processing(bridge_id)
         self._transient: tuple[type[Exception], ...] = (RedisError, *broker_errors)
@@ -67,8 +72,7 @@ class Bridge:
     def redrive(self) -> int:
         """Handle what a previous run took but did not finish."""
         leftovers: list[bytes] = self._redis.lrange(self._processing, 0, -1)  # type: ignore[assignment]
-        for raw in reversed(leftovers):  # oldest first
-            self.handle(raw)
+        self._handle_all(list(reversed(leftovers)))  # oldest first
         if leftovers:
             logger.warning("re-drove {} tasks left in flight by a previous run", len(leftovers))
         return len(leftovers)
@@ -76,29 +80,43 @@ class Bridge:
     def step(self) -> int:
         """Take up to BATCH tasks (waiting up to BLOCK_S for the first) and handle them."""
         batch = self._take()
-        for raw in batch:
-            self.handle(raw)
+        self._handle_all(batch)
         return len(batch)
 
-    def handle(self, raw: bytes) -> None:
+    def _handle_all(self, batch: list[bytes]) -> None:
+        """Enqueue (or dead-letter) each task, send the enqueues together, then drop them from the
+        processing list in one round trip. A crash in between re-drives duplicates, which the actor
+        ignores; nothing is removed before it is in Dramatiq's queue."""
+        enqueued: list[tuple[bytes, GenerationTask]] = []
+        with self._batch():
+            for raw in batch:
+                task = self._enqueue_one(raw)
+                if task is not None:
+                    enqueued.append((raw, task))
+        if not enqueued:
+            return
+        pipe = self._redis.pipeline(transaction=False)
+        for raw, _ in enqueued:
+            pipe.lrem(self._processing, 1, raw)  # type: ignore[arg-type]  # redis-py types values as str
+        pipe.execute()
+        for _, task in enqueued:
+            with _task_context(task):
+                metrics.BRIDGE_MOVED.inc()
+                metrics.BRIDGE_LAG_SECONDS.observe(
+                    max((datetime.now(UTC) - task.created_at).total_seconds(), 0.0)
+                )
+                logger.info("task handed to the worker queue")
+
+    def _enqueue_one(self, raw: bytes) -> GenerationTask | None:
+        """Enqueue one task, or dead-letter it (and take it off the processing list): None."""
         try:
             task = parse_task(raw)
         except InvalidTask as exc:
             self._reject(raw, exc)
-            return
-        with logger.contextualize(
-            request_id=task.request_id,
-            task_id=task.task_id,
-            session_id=str(task.session_id),
-            channel=task.channel,
-        ):
+            return None
+        with _task_context(task):
             self._enqueue(task)
-            self._redis.lrem(self._processing, 1, raw)  # type: ignore[arg-type]  # redis-py types values as str
-            metrics.BRIDGE_MOVED.inc()
-            metrics.BRIDGE_LAG_SECONDS.observe(
-                max((datetime.now(UTC) - task.created_at).total_seconds(), 0.0)
-            )
-            logger.info("task handed to the worker queue")
+        return task
 
     def _take(self) -> list[bytes]:
         first = self._redis.blmove(keys.TASKS, self._processing, BLOCK_S, "RIGHT", "LEFT")
@@ -131,3 +149,12 @@ class Bridge:
                 logger.error("could not fail and refund the session now: {}", exc)
                 return
             logger.info("session of the invalid task failed; refunded: {}", refunded)
+
+
+def _task_context(task: GenerationTask) -> AbstractContextManager[None]:
+    return logger.contextualize(
+        request_id=task.request_id,
+        task_id=task.task_id,
+        session_id=str(task.session_id),
+        channel=task.channel,
+    )

@@ -73,6 +73,9 @@ class LocalBlobStore:
         except OSError as exc:
             raise InfrastructureError(f"local storage failed: {exc.strerror or type(exc).__name__}") from None
 
+    def exists(self, path: str) -> bool:
+        return self._resolve(path).is_file()
+
     def signed_url(self, path: str, ttl_s: int, now: float | None = None) -> str:
         self._resolve(path)
         expires = int((time.time() if now is None else now) + ttl_s)

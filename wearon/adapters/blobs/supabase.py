@@ -27,6 +27,10 @@ class SupabaseBlobStore:
         options: FileOptions = {"content-type": content_type, "upsert": "true"}
         self._guard("upload", lambda: self._client.storage.from_(self._bucket).upload(path, data, options))
 
+    def exists(self, path: str) -> bool:
+        object_path_parts(path)
+        return self._guard("exists", lambda: self._client.storage.from_(self._bucket).exists(path))
+
     def signed_url(self, path: str, ttl_s: int) -> str:
         """An absolute URL; storage3 joins the server's relative answer to the storage URL."""
         object_path_parts(path)
