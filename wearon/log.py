@@ -33,6 +33,8 @@ _PATTERNS = (
     re.compile(r"\beyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]+"),
     re.compile(r"(redis|rediss|amqp|postgres(?:ql)?)://([^:/@\s]*):([^@\s]+)@"),
 )
+#: What every pattern above needs somewhere in the text: most lines skip the five substitutions.
+_MAY_HOLD_CREDENTIAL = re.compile(r"(?i)bearer|=|sk-|eyJ|://")
 
 
 class Redactor:
@@ -44,6 +46,8 @@ class Redactor:
     def __call__(self, text: str) -> str:
         for secret in self._secrets:
             text = text.replace(secret, REDACTED)
+        if not _MAY_HOLD_CREDENTIAL.search(text):
+            return text
         for pattern in _PATTERNS:
             text = pattern.sub(_replacement(pattern), text)
         return text
@@ -108,7 +112,8 @@ def configure_logging(
     logger.remove()
     logger.configure(extra={"service": service})
     logger.add(JsonSink(service, Redactor(secrets), stream), level=level, backtrace=False, diagnose=False)
-    logging.basicConfig(handlers=[InterceptHandler()], level=0, force=True)
+    # Stdlib records below our level would be built only to be dropped: not built at all.
+    logging.basicConfig(handlers=[InterceptHandler()], level=level, force=True)
     for name in ("dramatiq", "uvicorn", "uvicorn.error", "uvicorn.access", "httpx", "periodiq"):
         std = logging.getLogger(name)
         std.handlers = []

@@ -37,7 +37,7 @@ class Settings(BaseSettings):
     openai_timeout_s: float = Field(120.0, gt=0)
     openai_rate_limit_per_minute: int = Field(300, ge=1)
 
-    worker_concurrency: int = Field(64, ge=1)
+    worker_concurrency: int = Field(128, ge=1)
     # The hard cap on one generation, waits on our rate limiter included.
     task_time_limit_s: int = Field(300, ge=1)
     download_allowed_hosts: Annotated[tuple[str, ...], NoDecode] = ()
