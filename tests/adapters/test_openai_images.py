@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 
 import pytest
@@ -118,3 +119,20 @@ def test_standin_result_is_a_real_image(standin: tuple[OpenAIStandIn, str]) -> N
 
     data = provider(standin[1], Recorder()).edit([JPEG], "ok prompt 2")
     assert Image.open(io.BytesIO(data)).size == (64, 96)
+
+
+def test_every_thread_in_flight_reaches_the_provider_at_once() -> None:
+    # Given one provider shared by more worker threads than httpx's default pool holds (100)
+    stand = OpenAIStandIn(latency_s=(3.0, 3.0))
+    with serve(stand.app) as url:
+        shared = provider(url + "/v1", Recorder())
+        threads = [threading.Thread(target=shared.edit, args=([JPEG], f"in flight {n}")) for n in range(130)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        shared.close()
+    # Then no call waited for another's 3 s answer before it was sent (our rate limiter has let
+    # each through already: a late call bunches up with the next ones)
+    assert len(stand.calls) == 130
+    assert max(stand.calls) - min(stand.calls) < 2.5

@@ -40,6 +40,10 @@ class OpenAIImageProvider:
             base_url=base_url.rstrip("/"),
             headers={"Authorization": f"Bearer {api_key.get_secret_value()}"},
             timeout=httpx.Timeout(timeout_s, connect=10.0),
+            # One connection per worker thread in flight (calls last 20-40 s). httpx's default cap of
+            # 100 made threads past it wait for a connection *after* passing our rate limiter, so calls
+            # reached the provider late and bunched up (312 in one minute in the bench).
+            limits=httpx.Limits(max_connections=None, max_keepalive_connections=None),
             follow_redirects=False,
         )
 
