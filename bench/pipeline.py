@@ -422,6 +422,9 @@ def table(title: str, rows: list[tuple[str, str, str]]) -> str:
     return "\n".join(lines) + "\n"
 
 
+SCENARIOS = ("sustained", "burst", "cost")
+
+
 def main() -> None:
     # A SIGTERM (timeout, Ctrl-C from make) must still stop the processes this run started.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
@@ -429,26 +432,34 @@ def main() -> None:
     parser.add_argument("--minutes", type=float, default=5.0, help="length of the sustained scenario")
     parser.add_argument("--burst", type=int, default=10_000, help="tasks in the burst scenario")
     parser.add_argument("--cost-tasks", type=int, default=2_000, help="tasks in the cost scenario")
-    parser.add_argument("--only", choices=["sustained", "burst", "cost"], action="append")
+    parser.add_argument("--only", choices=SCENARIOS, action="append", help="run only these (repeatable)")
     args = parser.parse_args()
-    chosen = args.only or ["sustained", "burst", "cost"]
-    header = (
-        f"## Pipeline benchmark, {datetime.now(UTC):%Y-%m-%d %H:%M} UTC\n\n"
-        f"{os.cpu_count()} cores; backend: Supabase adapter -> stand-in -> PostgreSQL; "
-        f"worker: {PROCESSES} processes x {THREADS} threads; OpenAI stand-in on loopback.\n"
-    )
-    out = [header]
-    for name in chosen:
+    tables = previous_tables() if args.only else {}
+    for name in args.only or SCENARIOS:
         rows = {
             "sustained": lambda: sustained(args.minutes),
             "burst": lambda: burst(args.burst),
             "cost": lambda: cost(args.cost_tasks),
         }[name]()
-        out.append(table(name, rows))
-        print(out[-1], flush=True)
+        tables[name] = table(f"{name} ({datetime.now(UTC):%Y-%m-%d %H:%M} UTC)", rows)
+        print(tables[name], flush=True)
+    header = (
+        "## Pipeline benchmark\n\n"
+        f"{os.cpu_count()} cores; backend: Supabase adapter -> stand-in -> PostgreSQL; "
+        f"worker: {PROCESSES} processes x {THREADS} threads; OpenAI stand-in on loopback.\n"
+        "Each scenario's heading says when it ran (`--only` reruns one and keeps the others).\n"
+    )
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text("\n".join(out))
+    RESULTS.write_text("\n".join([header, *(tables[n] for n in SCENARIOS if n in tables)]))
     print(f"written to {RESULTS.relative_to(ROOT)}")
+
+
+def previous_tables() -> dict[str, str]:
+    """The scenarios' tables in the results file, by name, so a partial run keeps the others."""
+    if not RESULTS.exists():
+        return {}
+    sections = RESULTS.read_text().split("\n### ")[1:]
+    return {section.split()[0]: "### " + section.rstrip("\n") + "\n" for section in sections}
 
 
 if __name__ == "__main__":

@@ -11,7 +11,9 @@
     │   └── ProviderBadResponse    any other refusal, or a body we cannot use
     ├── InfrastructureError    our own storage or database failed (held and retried, bounded)
     ├── SessionNotFound        the session row a task names does not exist
-    └── BodyNotDetected        a size-estimate photo does not show a measurable full body
+    ├── BodyNotDetected        a size-estimate photo does not show a measurable full body
+    ├── BlobPathRejected       a storage path that could leave its folder (a caller's bug)
+    └── LinkRejected           a local /files link that must not be served
 
 What happens next (retry, fail, refund) is decided from these types in one place:
 `wearon.domain.policy`.
@@ -85,6 +87,19 @@ class SessionNotFound(WearOnError):
 
 class BodyNotDetected(WearOnError):
     """No full body (head to ankles) could be measured; `message` tells the user what to fix."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+class BlobPathRejected(WearOnError):
+    """An object path that could leave its folder or name a different object; a caller's bug."""
+
+
+class LinkRejected(WearOnError):
+    """A /files link that must not be served; `code` is link_invalid (tampered or malformed),
+    link_expired, invalid_path or not_found."""
 
     def __init__(self, code: str, message: str) -> None:
         super().__init__(message)

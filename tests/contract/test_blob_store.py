@@ -16,11 +16,10 @@ from pydantic import SecretStr
 from tests.helpers.asgi import free_port
 from tests.helpers.backends import Backend, SupabaseBackend
 from tests.standins.supabase import SERVICE_ROLE_KEY
-from wearon.adapters.blobs import BlobPathRejected
-from wearon.adapters.blobs.local import LinkRejected, LocalBlobStore, load_or_create_key
+from wearon.adapters.blobs.local import LocalBlobStore, load_or_create_key
 from wearon.adapters.blobs.supabase import SupabaseBlobStore
 from wearon.adapters.supabase_client import create_supabase_client
-from wearon.errors import ConfigError, InfrastructureError
+from wearon.errors import BlobPathRejected, ConfigError, InfrastructureError, LinkRejected
 from wearon.ports import BlobStore
 
 PATH = "generated/u1/11111111-2222-3333-4444-555555555555.jpg"

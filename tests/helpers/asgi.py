@@ -19,14 +19,19 @@ def free_port() -> int:
 
 
 @contextmanager
-def serve(app: Any, port: int | None = None) -> Iterator[str]:
-    """Yield the base URL of `app` served over real HTTP; stop the server on exit."""
+def serve(
+    app: Any, port: int | None = None, *, lifespan: bool = False, start_timeout_s: float = 10.0
+) -> Iterator[str]:
+    """Yield the base URL of `app` served over real HTTP (its lifespan run if asked); stop the
+    server on exit."""
     port = port or free_port()
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off")
+    config = uvicorn.Config(
+        app, host="127.0.0.1", port=port, log_level="warning", lifespan="on" if lifespan else "off"
+    )
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
-    deadline = time.monotonic() + 10
+    deadline = time.monotonic() + start_timeout_s
     while not server.started:
         if time.monotonic() > deadline or not thread.is_alive():
             raise RuntimeError("ASGI test server did not start")

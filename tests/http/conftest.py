@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import io
 import struct
-import threading
-import time
 import zlib
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
@@ -18,11 +16,10 @@ from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 from PIL import Image, ImageOps
 
 from tests.conftest import TEST_REDIS_URL
-from tests.helpers.asgi import free_port
+from tests.helpers.asgi import serve
 from tests.helpers.http_server import LocalHTTPServer
 from wearon.adapters.pose import PosePool
 from wearon.http import create_app
@@ -100,26 +97,6 @@ def photos() -> Iterator[LocalHTTPServer]:
         yield server
 
 
-@contextmanager
-def running(app: Any) -> Iterator[str]:
-    """Serve `app` with uvicorn in a thread, lifespan included; yield its base URL."""
-    port = free_port()
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            raise RuntimeError("the API did not start")
-        time.sleep(0.01)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
-
-
 @pytest.fixture(scope="session")
 def start_api(pose_pool: PosePool, tmp_path_factory: pytest.TempPathFactory) -> StartApi:
     """start_api(**settings overrides) -> a context manager giving an httpx client of a new app."""
@@ -130,7 +107,11 @@ def start_api(pose_pool: PosePool, tmp_path_factory: pytest.TempPathFactory) -> 
     def start(detector: Any = None, **overrides: Any) -> Iterator[httpx.Client]:
         settings = api_settings(**({"local_data_dir": data_dir} | overrides))
         app = create_app(settings, detector=detector or pose_pool)
-        with running(app) as url, httpx.Client(base_url=url, timeout=30) as client:
+        # The lifespan loads what the app needs; give it longer than a bare server.
+        with (
+            serve(app, lifespan=True, start_timeout_s=30) as url,
+            httpx.Client(base_url=url, timeout=30) as client,
+        ):
             yield client
 
     return start

@@ -6,7 +6,8 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.routing import Route
 
-from wearon.adapters.blobs.local import LinkRejected, LocalBlobStore
+from wearon.adapters.blobs.local import LocalBlobStore
+from wearon.errors import LinkRejected
 
 _STATUS = {"link_expired": 410, "not_found": 404}
 

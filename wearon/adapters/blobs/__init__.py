@@ -6,14 +6,10 @@ cannot work in the other.
 
 from __future__ import annotations
 
-from wearon.errors import WearOnError
+from wearon.errors import BlobPathRejected
 
 #: Characters a store could read differently from us: an escape, a URL delimiter, a control code.
 _UNSAFE = frozenset("\\%?#") | {chr(c) for c in (*range(32), 127)}
-
-
-class BlobPathRejected(WearOnError):
-    """An object path that could leave its folder or name a different object; a caller's bug."""
 
 
 def object_path_parts(path: str) -> tuple[str, ...]:

@@ -18,22 +18,13 @@ from contextlib import suppress
 from pathlib import Path
 from urllib.parse import quote
 
-from wearon.adapters.blobs import BlobPathRejected, object_path_parts
-from wearon.errors import ConfigError, InfrastructureError, WearOnError
+from wearon.adapters.blobs import object_path_parts
+from wearon.errors import BlobPathRejected, ConfigError, InfrastructureError, LinkRejected
 
 KEY_BYTES = 32
 #: Unix seconds have 10 digits until 2286; a longer `expires` is not ours (and int() of a huge
 #: digit string is slow or refused).
 MAX_EXPIRES_DIGITS = 12
-
-
-class LinkRejected(WearOnError):
-    """A /files link that must not be served; `code` is link_invalid (tampered or malformed),
-    link_expired, invalid_path or not_found."""
-
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(message)
-        self.code = code
 
 
 def load_or_create_key(path: Path) -> bytes:
