@@ -35,7 +35,7 @@ class Settings(BaseSettings):
     openai_model: str = "gpt-image-1.5"
     openai_max_retries: int = Field(3, ge=0, le=10)
     openai_timeout_s: float = Field(120.0, gt=0)
-    openai_rate_limit_per_minute: int = Field(300, ge=1)
+    openai_rate_limit_per_minute: int = Field(300, ge=2)
 
     worker_concurrency: int = Field(128, ge=1)
     # The hard cap on one generation, waits on our rate limiter included.

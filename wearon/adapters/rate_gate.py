@@ -1,28 +1,43 @@
 """The provider's requests-per-minute budget, shared by every worker process through Redis.
 
-Built on Dramatiq's Redis-backed WindowRateLimiter. A task held back here *waits*: raising
-RateLimitExceeded would spend a Dramatiq retry (the one a 429 is owed) and could end in a
-refund for what is only our own throttling. The wait is bounded by the actor's time limit.
+Built on Dramatiq's Redis-backed BucketRateLimiter with one call per bucket: calls are paced
+evenly, one every `interval_ms`, rather than let through in bursts. The bucket is sized so that
+any 60 s span, however it is aligned, touches at most `per_minute` buckets: never more than the
+limit in any sliding minute, at 298.5/min for 300. (Dramatiq's WindowRateLimiter needs 61
+one-second buckets for that guarantee, which caps it at 295/min, and it lets a whole minute's
+budget out in one second, which a provider enforcing its limit over shorter periods answers
+with 429s.)
+
+A task held back here *waits*: raising RateLimitExceeded would spend a Dramatiq retry (the one a
+429 is owed) and could end in a refund for what is only our own throttling. The wait is bounded by
+the actor's time limit.
 """
 
 from __future__ import annotations
 
+import math
 import random
 import time
 from collections.abc import Callable
 
-from dramatiq.rate_limits import WindowRateLimiter
+from dramatiq.rate_limits import BucketRateLimiter
 from dramatiq.rate_limits.backends import RedisBackend
 from redis import Redis, RedisError
 
 from wearon import keys, metrics
 from wearon.errors import InfrastructureError
 
-#: Dramatiq's window is made of whole wall-clock seconds. Any 60 s span, however it is aligned,
-#: lies inside 61 consecutive buckets, so counting over 61 keeps every sliding minute at the limit.
-WINDOW_S = 61
-#: Polling interval while the window is full; jittered so waiting threads do not move in step.
-POLL_S = 0.2
+#: A waiter wakes this far (as a share of one bucket, at random) past the next bucket's start, so
+#: the waiters of every process do not all ask Redis at the same instant.
+WAKE_JITTER = 0.25
+
+
+def interval_ms(per_minute: int, period_ms: int = 60_000) -> int:
+    """The bucket length: a span of `period_ms` touches at most ceil(period / interval) + 1
+    buckets, one call each, and that must not exceed `per_minute`."""
+    if per_minute < 2:
+        raise ValueError("per_minute must be at least 2 for a paced limit")
+    return max(1, math.ceil(period_ms / (per_minute - 1)))
 
 
 class ProviderRateGate:
@@ -32,18 +47,25 @@ class ProviderRateGate:
         *,
         per_minute: int,
         key: str = keys.PROVIDER_RATE_LIMIT,
-        window_s: int = WINDOW_S,
+        period_ms: int = 60_000,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
-        self._limiter = WindowRateLimiter(RedisBackend(client=client), key, limit=per_minute, window=window_s)
+        self._interval_ms = interval_ms(per_minute, period_ms)
+        backend = RedisBackend(client=client)
+        self._limiter = BucketRateLimiter(backend, key, limit=1, bucket=self._interval_ms)
         self._sleep = sleep
 
     def wait(self) -> None:
         """Block until one request may be sent."""
         started = time.monotonic()
         while not self._try_acquire():
-            self._sleep(POLL_S * (0.5 + random.random()))
+            self._sleep(self._until_next_bucket_s())
         metrics.RATE_LIMIT_WAIT_SECONDS.observe(time.monotonic() - started)
+
+    def _until_next_bucket_s(self) -> float:
+        now_ms = time.time() * 1000
+        to_next = self._interval_ms - now_ms % self._interval_ms
+        return (to_next + random.random() * WAKE_JITTER * self._interval_ms) / 1000
 
     def _try_acquire(self) -> bool:
         try:
