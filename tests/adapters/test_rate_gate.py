@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 
 import pytest
 import redis
 
-from wearon.adapters.rate_gate import ProviderRateGate, interval_ms
+from wearon.adapters.rate_gate import MIN_BUCKET_MS, ProviderRateGate, bucket_plan
 from wearon.errors import InfrastructureError
 
 
@@ -26,12 +27,17 @@ def max_in_window(times: list[float], window_s: float) -> int:
     return best
 
 
-def test_the_interval_keeps_every_sliding_minute_within_the_limit() -> None:
+def test_buckets_keep_every_sliding_minute_within_the_limit() -> None:
     # 300/min: one call per 201 ms; a 60 s span touches at most ceil(60000/201) + 1 = 300 buckets
-    assert interval_ms(300) == 201
-    assert 60_000 // interval_ms(300) + 2 <= 300
+    assert bucket_plan(300) == (201, 1)
+    # High limits take several calls a bucket, so that waiters poll at most 10 times a second
+    for per_minute in (2, 3, 10, 299, 300, 1000, 5000, 10**7):
+        bucket_ms, calls = bucket_plan(per_minute)
+        assert calls * (math.ceil(60_000 / bucket_ms) + 1) <= per_minute
+        assert calls * 60_000 / bucket_ms >= 0.9 * per_minute or per_minute <= 10
+        assert bucket_ms >= MIN_BUCKET_MS
     with pytest.raises(ValueError):
-        interval_ms(1)
+        bucket_plan(1)
 
 
 def test_concurrent_threads_never_exceed_the_limit_in_any_sliding_period(redis_client: redis.Redis) -> None:

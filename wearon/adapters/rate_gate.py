@@ -1,9 +1,9 @@
 """The provider's requests-per-minute budget, shared by every worker process through Redis.
 
-Built on Dramatiq's Redis-backed BucketRateLimiter with one call per bucket: calls are paced
-evenly, one every `interval_ms`, rather than let through in bursts. The bucket is sized so that
-any 60 s span, however it is aligned, touches at most `per_minute` buckets: never more than the
-limit in any sliding minute, at 298.5/min for 300. (Dramatiq's WindowRateLimiter needs 61
+Built on Dramatiq's Redis-backed BucketRateLimiter: calls are paced evenly (for 300/min, one per
+201 ms bucket) rather than let through in bursts. Buckets are sized so that the calls of every
+bucket a 60 s span can touch, however it is aligned, add up to at most `per_minute`: never more
+than the limit in any sliding minute, at 298.5/min for 300. (Dramatiq's WindowRateLimiter needs 61
 one-second buckets for that guarantee, which caps it at 295/min, and it lets a whole minute's
 budget out in one second, which a provider enforcing its limit over shorter periods answers
 with 429s.)
@@ -30,14 +30,21 @@ from wearon.errors import InfrastructureError
 #: A waiter wakes this far (as a share of one bucket, at random) past the next bucket's start, so
 #: the waiters of every process do not all ask Redis at the same instant.
 WAKE_JITTER = 0.25
+#: Waiters poll once a bucket: shorter buckets (high limits) take several calls each instead.
+MIN_BUCKET_MS = 100
 
 
-def interval_ms(per_minute: int, period_ms: int = 60_000) -> int:
-    """The bucket length: a span of `period_ms` touches at most ceil(period / interval) + 1
-    buckets, one call each, and that must not exceed `per_minute`."""
+def bucket_plan(per_minute: int, period_ms: int = 60_000) -> tuple[int, int]:
+    """(bucket length in ms, calls per bucket). A span of `period_ms` touches at most
+    ceil(period / bucket) + 1 buckets; with `calls` each, that must not exceed `per_minute`."""
     if per_minute < 2:
         raise ValueError("per_minute must be at least 2 for a paced limit")
-    return max(1, math.ceil(period_ms / (per_minute - 1)))
+    calls = max(1, min(per_minute // 2, per_minute * MIN_BUCKET_MS // period_ms))
+    while True:
+        bucket_ms = math.ceil(period_ms / (per_minute // calls - 1))
+        if bucket_ms >= MIN_BUCKET_MS or per_minute // (calls + 1) < 2:
+            return bucket_ms, calls
+        calls += 1
 
 
 class ProviderRateGate:
@@ -50,9 +57,9 @@ class ProviderRateGate:
         period_ms: int = 60_000,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
-        self._interval_ms = interval_ms(per_minute, period_ms)
+        self._bucket_ms, calls = bucket_plan(per_minute, period_ms)
         backend = RedisBackend(client=client)
-        self._limiter = BucketRateLimiter(backend, key, limit=1, bucket=self._interval_ms)
+        self._limiter = BucketRateLimiter(backend, key, limit=calls, bucket=self._bucket_ms)
         self._sleep = sleep
 
     def wait(self) -> None:
@@ -64,8 +71,8 @@ class ProviderRateGate:
 
     def _until_next_bucket_s(self) -> float:
         now_ms = time.time() * 1000
-        to_next = self._interval_ms - now_ms % self._interval_ms
-        return (to_next + random.random() * WAKE_JITTER * self._interval_ms) / 1000
+        to_next = self._bucket_ms - now_ms % self._bucket_ms
+        return (to_next + random.random() * WAKE_JITTER * self._bucket_ms) / 1000
 
     def _try_acquire(self) -> bool:
         try:
