@@ -9,7 +9,7 @@ import time
 import pytest
 import redis
 
-from wearon.adapters.rate_gate import MIN_BUCKET_MS, ProviderRateGate, bucket_plan
+from wearon.adapters.rate_gate import MIN_BUCKET_MS, SEND_JITTER_MS, ProviderRateGate, bucket_plan
 from wearon.errors import InfrastructureError
 
 
@@ -28,12 +28,14 @@ def max_in_window(times: list[float], window_s: float) -> int:
 
 
 def test_buckets_keep_every_sliding_minute_within_the_limit() -> None:
-    # 300/min: one call per 201 ms; a 60 s span touches at most ceil(60000/201) + 1 = 300 buckets
-    assert bucket_plan(300) == (201, 1)
+    # 300/min: one call per 202 ms; a span of 60.35 s touches at most ceil(60350/202) + 1 = 300
+    # buckets, so calls whose send delays differ by up to 0.35 s still fit any sliding minute
+    assert bucket_plan(300) == (202, 1)
+    assert math.ceil((60_000 + SEND_JITTER_MS) / 202) + 1 <= 300
     # High limits take several calls a bucket, so that waiters poll at most 10 times a second
     for per_minute in (2, 3, 10, 299, 300, 1000, 5000, 10**7):
         bucket_ms, calls = bucket_plan(per_minute)
-        assert calls * (math.ceil(60_000 / bucket_ms) + 1) <= per_minute
+        assert calls * (math.ceil((60_000 + SEND_JITTER_MS) / bucket_ms) + 1) <= per_minute
         assert calls * 60_000 / bucket_ms >= 0.9 * per_minute or per_minute <= 10
         assert bucket_ms >= MIN_BUCKET_MS
     with pytest.raises(ValueError):
@@ -43,7 +45,8 @@ def test_buckets_keep_every_sliding_minute_within_the_limit() -> None:
 def test_concurrent_threads_never_exceed_the_limit_in_any_sliding_period(redis_client: redis.Redis) -> None:
     # Given many threads, in two gates (two worker processes) on one key, 10 calls per 1 s period
     gates = [
-        ProviderRateGate(redis_client, per_minute=10, key="test:paced", period_ms=1000) for _ in range(2)
+        ProviderRateGate(redis_client, per_minute=10, key="test:paced", period_ms=1000, jitter_ms=7)
+        for _ in range(2)
     ]
     passed: list[float] = []
     lock = threading.Lock()
