@@ -29,8 +29,9 @@ from redis import Redis, RedisError
 from wearon import keys, metrics
 from wearon.errors import InfrastructureError
 
-#: A waiter wakes this far (as a share of one bucket, at random) past the next bucket's start, so
-#: the waiters of every process do not all ask Redis at the same instant.
+#: A waiter wakes up to this far (as a share of one bucket, at random) past the next bucket's start,
+#: so the waiters of every process do not all ask Redis at the same instant; the longer it has
+#: waited, the earlier it wakes, so the oldest waiters tend to take the next slots.
 WAKE_JITTER = 0.25
 #: Waiters poll once a bucket: shorter buckets (high limits) take several calls each instead.
 MIN_BUCKET_MS = 100
@@ -73,13 +74,14 @@ class ProviderRateGate:
         """Block until one request may be sent."""
         started = time.monotonic()
         while not self._try_acquire():
-            self._sleep(self._until_next_bucket_s())
+            self._sleep(self._until_next_bucket_s(waited_s=time.monotonic() - started))
         metrics.RATE_LIMIT_WAIT_SECONDS.observe(time.monotonic() - started)
 
-    def _until_next_bucket_s(self) -> float:
+    def _until_next_bucket_s(self, waited_s: float) -> float:
         now_ms = time.time() * 1000
         to_next = self._bucket_ms - now_ms % self._bucket_ms
-        return (to_next + random.random() * WAKE_JITTER * self._bucket_ms) / 1000
+        late = random.random() * WAKE_JITTER * self._bucket_ms / (1 + waited_s)
+        return (to_next + late) / 1000
 
     def _try_acquire(self) -> bool:
         try:
