@@ -89,3 +89,14 @@ def test_redis_down_is_an_infrastructure_error() -> None:
     dead = redis.Redis(host="127.0.0.1", port=1, socket_connect_timeout=0.2)
     with pytest.raises(InfrastructureError):
         ProviderRateGate(dead, per_minute=5).wait()
+
+
+def test_the_longest_waiting_wake_first(redis_client: redis.Redis) -> None:
+    gate = ProviderRateGate(redis_client, per_minute=2, key="test:age")  # 60.35 s buckets
+    bucket_s = bucket_plan(2)[0] / 1000
+    fresh = [gate._until_next_bucket_s(waited_s=0) for _ in range(200)]
+    old = [gate._until_next_bucket_s(waited_s=99) for _ in range(200)]
+    # Both wait for the next bucket; a task that has waited 99 s wakes at most 0.25 % of a bucket
+    # past its start, a fresh one anywhere in the first quarter
+    assert max(old) <= bucket_s * (1 + 0.25 / 100) + 0.01
+    assert max(fresh) > max(old) + bucket_s * 0.1
