@@ -97,6 +97,8 @@ def assert_invariants(stack: FaultStack, tasks: list[dict[str, Any]], faults: li
         "[standin:5xx-always]",
         "[standin:moderation]",
         "[standin:garbage]",
+        "[standin:bad-request]",
+        "[standin:hang]",
     }
     for fault, status in zip(faults, statuses, strict=True):
         if fault in always_fail:

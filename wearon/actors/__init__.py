@@ -11,7 +11,7 @@ from uuid import UUID
 import dramatiq
 
 from wearon.actors import runtime
-from wearon.actors.broker import build_broker
+from wearon.actors.broker import build_broker, enqueue_until_sent
 from wearon.bootstrap import secrets_of
 from wearon.domain.task import Channel
 from wearon.log import configure_logging
@@ -23,7 +23,7 @@ runtime.configure(_settings)
 
 def _defer_refund(channel: Channel, session_id: UUID, reason: str) -> None:
     # refund_session is declared below, once the broker exists; this runs long after.
-    refund_session.send(channel.value, str(session_id), reason)
+    enqueue_until_sent(broker, refund_session.message(channel.value, str(session_id), reason))
 
 
 broker = build_broker(

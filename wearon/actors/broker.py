@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
-from typing import Any
+from typing import Any, cast
 
 import dramatiq
+import redis
+from dramatiq.broker import MessageProxy
 from dramatiq.brokers.rabbitmq import RabbitmqBroker
 from dramatiq.brokers.redis import RedisBroker
+from dramatiq.errors import BrokerConnectionError
 from dramatiq.middleware import (
     AgeLimit,
     Callbacks,
@@ -20,6 +24,7 @@ from dramatiq.middleware import (
     TimeLimit,
 )
 from dramatiq.middleware.prometheus import Prometheus
+from loguru import logger
 from periodiq import PeriodiqMiddleware
 
 from wearon.actors.middleware.log_context import LogContext
@@ -35,11 +40,73 @@ MAX_RETRIES = 50
 #: maintenance pass with no dead worker is two cheap sorted-set reads.
 HEARTBEAT_TIMEOUT_MS = 15_000
 MAINTENANCE_CHANCE = 100_000  # per million commands, i.e. 10 %
+#: While the broker is away an enqueue is tried again this often (Dramatiq waits as long between
+#: attempts to ack).
+BROKER_AWAY_RETRY_S = 5.0
+BROKER_AWAY = (redis.ConnectionError, redis.TimeoutError, BrokerConnectionError)
 
 
 def should_retry(retries: int, exception: BaseException) -> bool:
     """Only an explicit dramatiq.Retry (raised by our policy) is retried; everything else is final."""
     return isinstance(exception, dramatiq.Retry) and retries < MAX_RETRIES
+
+
+def enqueue_until_sent(
+    broker: dramatiq.Broker,
+    message: dramatiq.Message[Any],
+    *,
+    delay: int | None = None,
+    sleep: Callable[[float], None] = time.sleep,
+) -> None:
+    """Enqueue, waiting out a broker outage rather than losing the message."""
+    while True:
+        try:
+            broker.enqueue(message, delay=delay)
+            return
+        except BROKER_AWAY as exc:
+            logger.warning(
+                "broker unavailable ({}); enqueue of {} tried again in {:g} s",
+                type(exc).__name__,
+                message.message_id,
+                BROKER_AWAY_RETRY_S,
+            )
+            sleep(BROKER_AWAY_RETRY_S)
+
+
+class DurableRetries(Retries):
+    """Dramatiq's Retries, except that a retry is never dropped because the broker is away.
+
+    Retries re-enqueues the message in after_process_message. When Redis is restarting that
+    enqueue raises, Dramatiq logs and swallows the error, then acks the original (retrying the ack
+    until Redis is back): the task would be lost. Here the re-enqueue waits for the broker too,
+    before the ack, so a worker killed meanwhile loses nothing either: the unacked original is
+    redelivered (a duplicate is harmless at the actor).
+    """
+
+    def after_process_message(
+        self,
+        broker: dramatiq.Broker,
+        message: MessageProxy,
+        *,
+        result: Any = None,
+        exception: BaseException | None = None,
+    ) -> None:
+        patient = cast(dramatiq.Broker, _PatientEnqueue(broker))
+        super().after_process_message(patient, message, result=result, exception=exception)  # type: ignore[no-untyped-call]
+
+
+class _PatientEnqueue:
+    """The broker as Retries sees it: the same, but its enqueue waits out an outage."""
+
+    def __init__(self, broker: dramatiq.Broker) -> None:
+        self._broker = broker
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._broker, name)
+
+    def enqueue(self, message: dramatiq.Message[Any], *, delay: int | None = None) -> dramatiq.Message[Any]:
+        enqueue_until_sent(self._broker, message, delay=delay)
+        return message
 
 
 class PipelinedRedisBroker(RedisBroker):
@@ -92,7 +159,7 @@ def build_broker(
         Callbacks(),
         Pipelines(),
         CurrentMessage(),
-        Retries(max_retries=MAX_RETRIES, retry_when=should_retry),
+        DurableRetries(max_retries=MAX_RETRIES, retry_when=should_retry),
         PeriodiqMiddleware(skip_delay=30),
         LogContext(configure_logging),
         RefundOnFinalFailure(store, defer_refund),

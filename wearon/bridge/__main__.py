@@ -5,7 +5,7 @@ from __future__ import annotations
 import signal
 import threading
 
-from dramatiq.errors import ConnectionError as BrokerConnectionError
+from dramatiq.errors import BrokerConnectionError
 from loguru import logger
 from prometheus_client import start_http_server
 
