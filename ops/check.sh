@@ -156,7 +156,7 @@ check "pytest tests/ops (metric names, PromQL, nginx behaviour, loki, alloy)" "$
 check "docker compose config" compose_config
 check "hadolint Dockerfile" hadolint Dockerfile
 check "actionlint" actionlint
-check "shellcheck" shellcheck -x ops/check.sh ops/scripts/*.sh ops/tests/*.sh
+check "shellcheck" shellcheck -x ops/check.sh ops/scripts/*.sh ops/tests/*.sh scripts/*.sh scripts/worker
 check "deploy scripts (docker stubbed)" ops/tests/deploy-scripts.sh
 check "nginx -t (site and bootstrap)" nginx_test
 

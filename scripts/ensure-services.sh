@@ -29,7 +29,7 @@ ensure_postgres() {
   port_open 5432 && return 0
   command -v pg_ctlcluster >/dev/null || apt_install postgresql
   local version
-  version=$(ls /etc/postgresql | sort -V | tail -n 1)
+  version=$(find /etc/postgresql -mindepth 1 -maxdepth 1 -printf '%f\n' | sort -V | tail -n 1)
   # Loopback trust auth, as on the developers' machines: tests connect as postgres without a password.
   local hba="/etc/postgresql/$version/main/pg_hba.conf"
   grep -q "^host all all 127.0.0.1/32 trust" "$hba" || sed -i '1i host all all 127.0.0.1/32 trust' "$hba"

@@ -19,6 +19,7 @@ start() {
   "$@" > >(sed -u "s/^/[$name] /") 2>&1 &
   pids+=($!)
 }
+# shellcheck disable=SC2317  # run by the trap below
 stop() {
   trap - INT TERM EXIT
   echo "[run] stopping..."
