@@ -273,8 +273,8 @@ def ts(value: datetime) -> float:
     return value.timestamp()
 
 
-def sustained(minutes: float, per_minute: float) -> list[tuple[str, str, str]]:
-    rate = per_minute / 60  # tasks per second
+def sustained(minutes: float, push_per_minute: float) -> list[tuple[str, str, str]]:
+    rate = push_per_minute / 60  # tasks per second
     with stack((20.0, 40.0), rate_limit=300) as s:
         cpu0 = cpu_seconds(pipeline_pids(s))
         started = time.time()
@@ -300,7 +300,7 @@ def sustained(minutes: float, per_minute: float) -> list[tuple[str, str, str]]:
     overhead = [ts(r["updated_at"]) - ts(r["created_at"]) - latency.get(r["prompt"], 0.0) for r in completed]
     per_minute = _steady_per_minute([ts(r["updated_at"]) for r in completed], started + 60, push_end)
     return [
-        ("tasks pushed", f"{total} over {minutes:g} min ({per_minute:g}/min)", "300/min"),
+        ("tasks pushed", f"{total} over {minutes:g} min ({push_per_minute:g}/min)", "300/min"),
         (
             "completed / failed",
             f"{len(completed)} / {sum(r['status'] == 'failed' for r in rows)}",
