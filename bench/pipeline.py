@@ -73,7 +73,7 @@ def fresh_database() -> None:
         admin.execute("create database wearon_bench")
     with psycopg.connect(PG_DSN, autocommit=True) as conn:
         for migration in MIGRATIONS:
-            conn.execute(migration.read_text())  # type: ignore[arg-type]
+            conn.execute(migration.read_text())
 
 
 def env_for(data_dir: Path, standin_url: str, supabase_url: str, rate_limit: int) -> dict[str, str]:
@@ -340,7 +340,7 @@ def _steady_per_minute(done_at: list[float], start: float, end: float) -> str:
 def histogram_quantile(directory: Path, name: str, q: float) -> float:
     """The q-quantile of a histogram the pipeline's processes wrote, as Prometheus estimates it."""
     registry = CollectorRegistry()
-    MultiProcessCollector(registry, path=str(directory))
+    MultiProcessCollector(registry, path=str(directory))  # type: ignore[no-untyped-call]
     buckets: dict[float, float] = {}
     for metric in registry.collect():
         for sample in metric.samples:
