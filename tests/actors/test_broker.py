@@ -13,6 +13,7 @@ import redis
 from dramatiq import Message, Retry
 from dramatiq.broker import MessageProxy
 from dramatiq.brokers.stub import StubBroker
+from dramatiq.middleware import TimeLimitExceeded
 
 from tests.helpers.processes import TcpProxy
 from wearon.actors import broker, generate
@@ -90,6 +91,26 @@ def test_an_enqueue_waits_out_a_broker_outage_instead_of_losing_the_message(
     proxy.cut()
     enqueue_until_sent(away, message, sleep=outage_ends)
     assert waits == [BROKER_AWAY_RETRY_S]
+    assert [m["message_id"] for m in queued(redis_client)] == [message.message_id]
+
+
+def test_a_time_limit_firing_during_the_wait_does_not_drop_the_message(
+    redis_client: redis.Redis, broker_behind_proxy: tuple[PipelinedRedisBroker, TcpProxy]
+) -> None:
+    # A Redis outage longer than the task's time limit: TimeLimit interrupts the waiting thread.
+    away, proxy = broker_behind_proxy
+    message = generate.message({"n": 1})
+    waits: list[float] = []
+
+    def interrupted_then_outage_ends(seconds: float) -> None:
+        waits.append(seconds)
+        if len(waits) == 1:
+            raise TimeLimitExceeded()
+        proxy.restore()
+
+    proxy.cut()
+    enqueue_until_sent(away, message, sleep=interrupted_then_outage_ends)
+    assert len(waits) == 2
     assert [m["message_id"] for m in queued(redis_client)] == [message.message_id]
 
 

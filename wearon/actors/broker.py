@@ -24,6 +24,7 @@ from dramatiq.middleware import (
     TimeLimit,
 )
 from dramatiq.middleware.prometheus import Prometheus
+from dramatiq.threading import Interrupt
 from loguru import logger
 from periodiq import PeriodiqMiddleware
 
@@ -61,16 +62,29 @@ def enqueue_until_sent(
     """Enqueue, waiting out a broker outage rather than losing the message."""
     while True:
         try:
-            broker.enqueue(message, delay=delay)
-            return
-        except BROKER_AWAY as exc:
-            logger.warning(
-                "broker unavailable ({}); enqueue of {} tried again in {:g} s",
-                type(exc).__name__,
-                message.message_id,
-                BROKER_AWAY_RETRY_S,
-            )
-            sleep(BROKER_AWAY_RETRY_S)
+            if _enqueued(broker, message, delay, sleep):
+                return
+        except Interrupt as exc:
+            # The task's time limit (or a shutdown notice) fired during a long outage; the task has
+            # already ended, and what it asked for must still reach the broker.
+            logger.warning("{} while waiting for the broker; still waiting", type(exc).__name__)
+
+
+def _enqueued(
+    broker: dramatiq.Broker, message: dramatiq.Message[Any], delay: int | None, sleep: Callable[[float], None]
+) -> bool:
+    try:
+        broker.enqueue(message, delay=delay)
+        return True
+    except BROKER_AWAY as exc:
+        logger.warning(
+            "broker unavailable ({}); enqueue of {} tried again in {:g} s",
+            type(exc).__name__,
+            message.message_id,
+            BROKER_AWAY_RETRY_S,
+        )
+        sleep(BROKER_AWAY_RETRY_S)
+        return False
 
 
 class DurableRetries(Retries):
