@@ -3,9 +3,7 @@ on the real Redis."""
 
 from __future__ import annotations
 
-import importlib
 import json
-import threading
 from collections.abc import Iterator
 
 import pytest
@@ -115,19 +113,21 @@ def test_a_time_limit_firing_during_the_wait_does_not_drop_the_message(
 
 
 def test_a_retry_is_not_dropped_when_the_broker_is_away_at_that_moment(
-    redis_client: redis.Redis,
-    broker_behind_proxy: tuple[PipelinedRedisBroker, TcpProxy],
-    monkeypatch: pytest.MonkeyPatch,
+    redis_client: redis.Redis, broker_behind_proxy: tuple[PipelinedRedisBroker, TcpProxy]
 ) -> None:
     # Dramatiq's own Retries logs the failed re-enqueue, swallows it, and the original is then acked.
     away, proxy = broker_behind_proxy
-    # (wearon.actors.broker the attribute is the broker; the module is only reachable by name)
-    monkeypatch.setattr(importlib.import_module("wearon.actors.broker"), "BROKER_AWAY_RETRY_S", 0.1)
     message = MessageProxy(generate.message({"n": 1}))
+    waits: list[float] = []
+
+    def outage_ends(seconds: float) -> None:
+        waits.append(seconds)
+        proxy.restore()
+
     proxy.cut()
-    threading.Timer(0.5, proxy.restore).start()
-    retries = DurableRetries(max_retries=MAX_RETRIES, retry_when=should_retry)
+    retries = DurableRetries(max_retries=MAX_RETRIES, retry_when=should_retry, sleep=outage_ends)
     retries.after_process_message(away, message, exception=Retry("try again", delay=60_000))
+    assert waits == [BROKER_AWAY_RETRY_S]
     assert not message.failed
     delayed = [json.loads(m) for m in redis_client.hvals(f"{away.namespace}:generation.DQ.msgs")]
     assert [(m["message_id"], m["options"]["retries"]) for m in delayed] == [(message.message_id, 1)]

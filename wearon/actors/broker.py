@@ -97,6 +97,10 @@ class DurableRetries(Retries):
     redelivered (a duplicate is harmless at the actor).
     """
 
+    def __init__(self, *, sleep: Callable[[float], None] = time.sleep, **options: Any) -> None:
+        super().__init__(**options)
+        self._sleep = sleep
+
     def after_process_message(
         self,
         broker: dramatiq.Broker,
@@ -105,21 +109,22 @@ class DurableRetries(Retries):
         result: Any = None,
         exception: BaseException | None = None,
     ) -> None:
-        patient = cast(dramatiq.Broker, _PatientEnqueue(broker))
+        patient = cast(dramatiq.Broker, _PatientEnqueue(broker, self._sleep))
         super().after_process_message(patient, message, result=result, exception=exception)  # type: ignore[no-untyped-call]
 
 
 class _PatientEnqueue:
     """The broker as Retries sees it: the same, but its enqueue waits out an outage."""
 
-    def __init__(self, broker: dramatiq.Broker) -> None:
+    def __init__(self, broker: dramatiq.Broker, sleep: Callable[[float], None]) -> None:
         self._broker = broker
+        self._sleep = sleep
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._broker, name)
 
     def enqueue(self, message: dramatiq.Message[Any], *, delay: int | None = None) -> dramatiq.Message[Any]:
-        enqueue_until_sent(self._broker, message, delay=delay)
+        enqueue_until_sent(self._broker, message, delay=delay, sleep=self._sleep)
         return message
 
 
