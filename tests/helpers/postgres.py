@@ -25,6 +25,7 @@ from psycopg import sql
 from psycopg.rows import dict_row
 
 from tests.conftest import TEST_PG_DSN
+from tests.helpers.processes import pid_alive
 from wearon.domain.task import Channel
 
 MIGRATIONS = sorted((Path(__file__).resolve().parents[2] / "supabase" / "migrations").glob("*.sql"))
@@ -177,15 +178,5 @@ def _drop_abandoned_schemas(conn: psycopg.Connection[Any]) -> None:
     ).fetchall()
     for (schema,) in rows:
         pid = schema.removeprefix(RUN_SCHEMA_PREFIX)
-        if pid.isdigit() and int(pid) != os.getpid() and not _alive(int(pid)):
+        if pid.isdigit() and int(pid) != os.getpid() and not pid_alive(int(pid)):
             conn.execute(sql.SQL("drop schema if exists {} cascade").format(sql.Identifier(schema)))
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
