@@ -97,8 +97,6 @@ class BodyNotDetected(WearOnError):
 class InvalidSizeChart(WearOnError):
     """A size chart (a merchant's own, given in a request) that cannot be used; the message says why."""
 
-    code = "invalid_size_chart"
-
 
 class BlobPathRejected(WearOnError):
     """An object path that could leave its folder or name a different object; a caller's bug."""
