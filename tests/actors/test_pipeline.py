@@ -48,7 +48,8 @@ def test_b2b_result_lands_under_the_store(
 def test_first_429_requeues_then_retries_once_after_10_s(
     pipeline: Pipeline, backend: Backend, standin: OpenAIStandIn
 ) -> None:
-    task = pipeline.push(Channel.B2C, "[standin:429-once]")
+    # Given a 429 whose retry-after (2 s) is not our 10 s: the wait is the README's, not the header's
+    task = pipeline.push(Channel.B2C, "[standin:429-once;retry-after=2]")
     # While it waits for its retry the session is back to queued, and nothing is refunded
     pipeline.wait_for(lambda: standin.count(task["prompt"]) == 1)
     pipeline.wait_for(lambda: backend.session_of(task)["status"] == "queued")
@@ -58,6 +59,7 @@ def test_first_429_requeues_then_retries_once_after_10_s(
     assert backend.refunds(task) == 0
     first, second = pipeline.call_times(task)
     assert second - first >= 10.0
+    assert standin.answers_to(task["prompt"])[0].headers["retry-after"] == "2"
 
 
 def test_second_429_is_final_with_one_refund(
