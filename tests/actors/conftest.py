@@ -3,6 +3,7 @@ wired by `wearon.bootstrap` from settings that point at the stand-ins."""
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -184,6 +185,14 @@ class Pipeline:
 
     def dead_lettered(self) -> int:
         return int(self.redis.zcard(f"{self.broker.namespace}:generation.XQ"))
+
+    def waiting_refunds(self, task: dict[str, Any]) -> list[dict[str, Any]]:
+        """The deferred-refund messages for `task`'s session the broker holds (queued, in hand or
+        waiting for their retry)."""
+        ns = self.broker.namespace
+        stored = [self.redis.hvals(f"{ns}:{queue}.msgs") for queue in ("refunds", "refunds.DQ")]
+        messages = [json.loads(raw) for values in stored for raw in values]
+        return [m for m in messages if m["args"][1] == task["session_id"]]
 
     def call_times(self, task: dict[str, Any]) -> list[float]:
         return [
