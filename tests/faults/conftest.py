@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import sys
-import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -18,7 +17,16 @@ import redis
 from tests.conftest import TEST_REDIS_URL
 from tests.helpers.asgi import free_port
 from tests.helpers.backends import SqliteBackend, SupabaseBackend
-from tests.helpers.processes import Proc, TcpProxy, python_env, wait_until
+from tests.helpers.processes import (
+    BRIDGE_READY,
+    WORKER_READY,
+    Proc,
+    Ready,
+    TcpProxy,
+    python_env,
+    wait_ready,
+    wait_until,
+)
 from tests.standins.openai import API_KEY, OpenAIStandIn
 from wearon import keys
 from wearon.domain.task import Channel
@@ -73,12 +81,15 @@ class FaultStack:
         )
         argv = [sys.executable, "-m", "dramatiq", "wearon.worker:setup", "-p", "1", "-t", str(threads)]
         argv += ["--queues", "generation", "maintenance", "refunds", "--worker-shutdown-timeout", "60000"]
-        proc = Proc(name, argv, env, self.tmp)
+        ready = Ready(WORKER_READY, count=1, metrics_port=int(env["dramatiq_prom_port"]))
+        proc = Proc(name, argv, env, self.tmp, ready)
         self.procs.append(proc)
         return proc
 
     def bridge(self, name: str = "bridge") -> Proc:
-        proc = Proc(name, [sys.executable, "-m", "wearon.bridge"], self.env(), self.tmp)
+        env = self.env()
+        ready = Ready(BRIDGE_READY, metrics_port=int(env["BRIDGE_METRICS_PORT"]))
+        proc = Proc(name, [sys.executable, "-m", "wearon.bridge"], env, self.tmp, ready)
         self.procs.append(proc)
         return proc
 
@@ -157,15 +168,5 @@ def stack(
 
 
 def started(proc: Proc, timeout: float = 30.0) -> Proc:
-    """Wait until a worker or bridge has booted (its first JSON line, or Dramatiq's banner)."""
-    wait_until(
-        lambda: (
-            "bridge started" in proc.output()
-            or "Worker process is ready" in proc.output()
-            or "worker" in proc.output()
-        ),
-        timeout,
-        what=f"{proc.name} start",
-    )
-    time.sleep(1.0)
-    return proc
+    """Wait until a worker's consumers run and its metrics server answers, or a bridge's loop runs."""
+    return wait_ready(proc, timeout)
