@@ -142,6 +142,11 @@ class FaultStack:
             what=f"{len(tasks)} sessions terminal",
         )
 
+    def heartbeats(self) -> dict[str, float]:
+        """Dramatiq's Redis broker: each broker's id -> when it last sent a command (ms since the epoch)."""
+        beats = self.redis.zrange(f"{NAMESPACE}:__heartbeats__", 0, -1, withscores=True)
+        return {member.decode(): score for member, score in beats}
+
     def calls(self, task: dict[str, Any]) -> int:
         return self.standin.count(task["prompt"])
 
