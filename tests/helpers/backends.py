@@ -90,7 +90,7 @@ class SqliteBackend:
 class SupabaseBackend:
     name = "supabase"
 
-    def __init__(self, standin: SupabaseStandIn, url: str, bucket: str = "generations") -> None:
+    def __init__(self, standin: SupabaseStandIn, url: str, bucket: str = "images") -> None:
         self.standin, self.url, self.bucket = standin, url, bucket
         client = create_supabase_client(url, SecretStr(SERVICE_ROLE_KEY))
         self.store: SessionStore = SupabaseSessionStore(client)

@@ -10,6 +10,9 @@ Speaks exactly what our adapters use, on the real wire format:
   GET  /storage/v1/object/sign/<bucket>/<path>?token=  -> the bytes
   GET  /storage/v1/object/info/<bucket>/<path>  -> the object's info (storage3's `exists` reads it)
 Both require the service-role key as `apikey` and `Authorization: Bearer` (401 otherwise).
+Storage knows only the buckets in `buckets` (the app's `images`): any other is refused as Supabase
+Storage refuses it (HTTP 400, `{"statusCode": "404", "error": "Bucket not found"}`), and an
+object is served with the content type it was uploaded with.
 
 Outages, for tests: `outage = True` makes every call answer 503 with Supabase's JSON, as when the
 database is away (`failing_calls` does it for the next calls of one function only);
@@ -67,7 +70,11 @@ class SupabaseStandIn:
     proxy_error: bool = False
     #: What signed links are checked against; a test moves it forward to expire them.
     clock: Callable[[], float] = time.time
+    #: The buckets that exist (created by the app, not by us).
+    buckets: frozenset[str] = frozenset({"images"})
+    #: "<bucket>/<path>" -> the object's bytes, and the content type it was uploaded with.
     objects: dict[str, bytes] = field(default_factory=dict)
+    content_types: dict[str, str] = field(default_factory=dict)
     rpc_calls: int = 0
     #: Function name -> how many of its next calls answer 503, as if the database dropped them.
     failing_calls: dict[str, int] = field(default_factory=dict)
@@ -94,6 +101,7 @@ class SupabaseStandIn:
         self.failing_calls.clear()
         self.clock = time.time
         self.objects.clear()
+        self.content_types.clear()
 
     # --- PostgREST ------------------------------------------------------------------------------
 
@@ -155,7 +163,7 @@ class SupabaseStandIn:
     # --- Storage --------------------------------------------------------------------------------
 
     async def upload(self, request: Request) -> Response:
-        if denied := self._denied(request, storage=True):
+        if denied := self._denied(request, storage=True) or self._no_bucket(request):
             return denied
         key = f"{request.path_params['bucket']}/{request.path_params['path']}"
         upsert = request.headers.get("x-upsert", "false") == "true" or request.method == "PUT"
@@ -166,21 +174,23 @@ class SupabaseStandIn:
         if upload is None or isinstance(upload, str):
             return _storage(400, "InvalidRequest", "file is required")
         self.objects[key] = await upload.read()
+        self.content_types[key] = upload.content_type or "application/octet-stream"
         return JSONResponse({"Key": key, "Id": str(uuid.uuid4())})
 
     async def info(self, request: Request) -> Response:
-        if denied := self._denied(request, storage=True):
+        if denied := self._denied(request, storage=True) or self._no_bucket(request):
             return denied
         bucket, path = request.path_params["bucket"], request.path_params["path"]
         data = self.objects.get(f"{bucket}/{path}")
         if data is None:
             return _storage(404, "not_found", "Object not found", "404")
+        content_type = self.content_types[f"{bucket}/{path}"]
         return JSONResponse(
-            {"name": path, "bucket_id": bucket, "size": len(data), "content_type": "image/jpeg"}
+            {"name": path, "bucket_id": bucket, "size": len(data), "content_type": content_type}
         )
 
     async def sign(self, request: Request) -> Response:
-        if denied := self._denied(request, storage=True):
+        if denied := self._denied(request, storage=True) or self._no_bucket(request):
             return denied
         bucket, path = request.path_params["bucket"], request.path_params["path"]
         if f"{bucket}/{path}" not in self.objects:
@@ -190,6 +200,8 @@ class SupabaseStandIn:
         return JSONResponse({"signedURL": f"/object/sign/{bucket}/{path}?token={token}"})
 
     async def download(self, request: Request) -> Response:
+        if missing := self._no_bucket(request):
+            return missing
         key = f"{request.path_params['bucket']}/{request.path_params['path']}"
         token = request.query_params.get("token", "")
         expires = token.partition(".")[0]
@@ -199,11 +211,18 @@ class SupabaseStandIn:
             return _storage(400, "InvalidJWT", '"exp" claim timestamp check failed')
         if key not in self.objects:
             return _storage(400, "not_found", "Object not found", "404")
-        return Response(self.objects[key], media_type="image/jpeg")
+        return Response(self.objects[key], media_type=self.content_types[key])
 
     def _token(self, key: str, expires: int) -> str:
         mac = hmac.new(self._secret, f"{key}:{expires}".encode(), hashlib.sha256).hexdigest()
         return f"{expires}.{mac}"
+
+    def _no_bucket(self, request: Request) -> Response | None:
+        if request.path_params["bucket"] in self.buckets:
+            return None
+        # Storage renders its errors as HTTP 400, the real status in the body (storage-api's
+        # error handler); supabase-py raises it as a StorageException either way.
+        return _storage(400, "Bucket not found", "Bucket not found", "404")
 
     # --- both -----------------------------------------------------------------------------------
 
