@@ -16,9 +16,7 @@ import redis
 
 from tests.conftest import TEST_REDIS_URL
 from tests.faults.conftest import FaultStack, started
-from tests.helpers.asgi import serve
 from tests.helpers.backends import SupabaseBackend, supabase_backend
-from tests.helpers.images import image_app
 from tests.helpers.postgres import build_test_database
 from tests.helpers.processes import wait_until
 from tests.standins.openai import OpenAIStandIn
@@ -42,20 +40,6 @@ def push_with_node(variant: str, fields: dict[str, Any]) -> dict[str, Any]:
     assert done.returncode == 0, done.stderr
     pushed: dict[str, Any] = json.loads(done.stdout)
     return pushed
-
-
-@pytest.fixture
-def images_url() -> Iterator[str]:
-    with serve(image_app(small=True)) as url:
-        yield url
-
-
-@pytest.fixture
-def standin() -> Iterator[OpenAIStandIn]:
-    stand = OpenAIStandIn(latency_s=(0.1, 0.2), hang_s=60.0)
-    with serve(stand.app) as url:
-        stand.base_url = url + "/v1"
-        yield stand
 
 
 @pytest.fixture
