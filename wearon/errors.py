@@ -15,8 +15,8 @@
     ├── BlobPathRejected       a storage path that could leave its folder (a caller's bug)
     └── LinkRejected           a local /files link that must not be served
 
-What happens next (retry, fail, refund) is decided from these types in one place:
-`wearon.domain.policy`.
+What happens next (retry, fail, refund) is decided from these types in one place,
+`wearon.domain.policy`, which also names the failure (`wearon.domain.failure.FailureReason`).
 """
 
 from __future__ import annotations
@@ -24,9 +24,6 @@ from __future__ import annotations
 
 class WearOnError(Exception):
     """Root of every deliberate wearon error."""
-
-    #: Safe to show an end user; never contains internals or secrets.
-    user_message = "The generation failed. Your credit has been refunded."
 
 
 class ConfigError(WearOnError):
@@ -45,8 +42,6 @@ class InvalidTask(WearOnError):
 class ImageRejected(WearOnError):
     """An input image was refused; `code` is stable and machine-readable."""
 
-    user_message = "One of the images could not be used. Your credit has been refunded."
-
     def __init__(self, code: str, message: str) -> None:
         super().__init__(message)
         self.code = code
@@ -63,10 +58,7 @@ class ProviderRateLimited(ProviderError):
 
 
 class ModerationBlocked(ProviderError):
-    user_message = (
-        "This image or prompt was blocked by the content safety filter. "
-        "Please try different photos. Your credit has been refunded."
-    )
+    pass
 
 
 class ProviderUnavailable(ProviderError):

@@ -23,9 +23,8 @@ from tests.helpers.backends import SqliteBackend, SupabaseBackend, supabase_back
 from tests.helpers.images import image_app
 from tests.helpers.postgres import build_test_database
 from tests.standins.openai import API_KEY, OpenAIStandIn
-from wearon.actors import broker as wearon_broker
-from wearon.actors import generate, runtime
-from wearon.bootstrap import build_services
+from wearon.actors import runtime
+from wearon.bootstrap import Messaging, build_services
 from wearon.domain.task import Channel
 from wearon.settings import Settings
 
@@ -90,9 +89,7 @@ def local_backend(tmp_path: Path) -> Backend:
 
 @pytest.fixture(scope="session")
 def standin() -> Iterator[OpenAIStandIn]:
-    stand = OpenAIStandIn(hang_s=30.0)
-    with serve(stand.app) as url:
-        stand.base_url = url + "/v1"
+    with OpenAIStandIn(hang_s=30.0).served() as stand:
         yield stand
 
 
@@ -103,12 +100,12 @@ def images_url() -> Iterator[str]:
 
 
 @pytest.fixture(scope="session")
-def worker_broker() -> dramatiq.Broker:
+def worker_broker(messaging: Messaging) -> dramatiq.Broker:
     # The CLI's process boot arms TimeLimit's watchdog; an in-process Worker must do it itself.
-    for middleware in wearon_broker.middleware:
+    for middleware in messaging.broker.middleware:
         if isinstance(middleware, TimeLimit):
-            middleware.after_process_boot(wearon_broker)
-    return wearon_broker
+            middleware.after_process_boot(messaging.broker)
+    return messaging.broker
 
 
 class Pipeline:
@@ -116,9 +113,15 @@ class Pipeline:
     MAX_RETRIES = 2
 
     def __init__(
-        self, backend: Backend, standin: OpenAIStandIn, images_url: str, client: redis.Redis
+        self,
+        backend: Backend,
+        standin: OpenAIStandIn,
+        images_url: str,
+        client: redis.Redis,
+        broker: dramatiq.Broker,
     ) -> None:
         self.backend, self.standin, self.images_url, self.redis = backend, standin, images_url, client
+        self.broker = broker
 
     def task(
         self,
@@ -162,7 +165,7 @@ class Pipeline:
         self.send(task)
 
     def send(self, task: dict[str, Any], options: dict[str, Any] | None = None) -> None:
-        generate.send_with_options(args=(task,), **(options or {}))
+        self.broker.get_actor("generate").send_with_options(args=(task,), **(options or {}))
 
     def wait_for(self, predicate: Callable[[], bool], timeout: float = 15.0) -> None:
         deadline = time.monotonic() + timeout
@@ -183,14 +186,14 @@ class Pipeline:
 
     def drain(self, timeout: float = 15.0) -> None:
         """Wait until the worker has nothing queued, delayed or in hand."""
-        ns = wearon_broker.namespace
+        ns = self.broker.namespace
         self.wait_for(
             lambda: not any(self.redis.hlen(f"{ns}:{q}.msgs") for q in ("generation", "generation.DQ")),
             timeout,
         )
 
     def dead_lettered(self) -> int:
-        return int(self.redis.zcard(f"{wearon_broker.namespace}:generation.XQ"))
+        return int(self.redis.zcard(f"{self.broker.namespace}:generation.XQ"))
 
     def call_times(self, task: dict[str, Any]) -> list[float]:
         return [
@@ -247,7 +250,7 @@ def running_pipeline(
     worker = dramatiq.Worker(worker_broker, worker_threads=8, worker_timeout=100)
     worker.start()
     try:
-        yield Pipeline(backend, standin, images_url, redis_client)
+        yield Pipeline(backend, standin, images_url, redis_client, worker_broker)
     finally:
         worker.stop()
         runtime.install(None)

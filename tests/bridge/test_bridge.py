@@ -15,6 +15,7 @@ from loguru import logger
 from tests.domain.test_task import raw
 from wearon import keys
 from wearon.bridge.bridge import Bridge
+from wearon.domain.failure import FailureReason
 from wearon.domain.task import Channel, GenerationTask
 from wearon.errors import InfrastructureError
 
@@ -26,7 +27,7 @@ class Sink:
 
     def __init__(self) -> None:
         self.enqueued: list[GenerationTask] = []
-        self.refunds: list[tuple[Channel, UUID, str]] = []
+        self.refunds: list[tuple[Channel, UUID, FailureReason]] = []
         self.enqueue_failures = 0
         self.refund_error: Exception | None = None
 
@@ -36,7 +37,7 @@ class Sink:
             raise redis.ConnectionError("broker down")
         self.enqueued.append(task)
 
-    def refund(self, channel: Channel, session_id: UUID, reason: str) -> bool:
+    def refund(self, channel: Channel, session_id: UUID, reason: FailureReason) -> bool:
         if self.refund_error:
             raise self.refund_error
         self.refunds.append((channel, session_id, reason))
@@ -148,7 +149,7 @@ def test_an_invalid_task_with_a_readable_session_is_refunded(
     redis_client.lpush(keys.TASKS, raw(channel="b2b", store_id=None, session_id=str(session)))
     bridge.step()
     assert [(c, s) for c, s, _ in sink.refunds] == [(Channel.B2B, session)]
-    assert "refunded" in sink.refunds[0][2]
+    assert sink.refunds[0][2] is FailureReason.INVALID_TASK
 
 
 def test_refund_failure_still_dead_letters(redis_client: redis.Redis, bridge: Bridge, sink: Sink) -> None:

@@ -1,4 +1,4 @@
-"""Real processes under faults: `dramatiq wearon.actors` workers and `python -m wearon.bridge`,
+"""Real processes under faults: `dramatiq wearon.worker:setup` workers and `python -m wearon.bridge`,
 on real Redis, with the OpenAI stand-in and the image server in this process over HTTP."""
 
 from __future__ import annotations
@@ -16,9 +16,8 @@ import pytest
 import redis
 
 from tests.conftest import TEST_REDIS_URL
-from tests.helpers.asgi import free_port, serve
+from tests.helpers.asgi import free_port
 from tests.helpers.backends import SqliteBackend, SupabaseBackend
-from tests.helpers.images import image_app
 from tests.helpers.processes import Proc, TcpProxy, python_env, wait_until
 from tests.standins.openai import API_KEY, OpenAIStandIn
 from wearon import keys
@@ -74,7 +73,7 @@ class FaultStack:
             dramatiq_prom_db=str(metrics_dir),
             dramatiq_prom_port=str(free_port()),
         )
-        argv = [sys.executable, "-m", "dramatiq", "wearon.actors", "-p", "1", "-t", str(threads)]
+        argv = [sys.executable, "-m", "dramatiq", "wearon.worker:setup", "-p", "1", "-t", str(threads)]
         argv += ["--queues", "generation", "maintenance", "refunds", "--worker-shutdown-timeout", "60000"]
         proc = Proc(name, argv, env, self.tmp)
         self.procs.append(proc)
@@ -151,17 +150,9 @@ class FaultStack:
             proc.stop()
 
 
-@pytest.fixture(scope="module")
-def images_url() -> Iterator[str]:
-    with serve(image_app(small=True)) as url:
-        yield url
-
-
 @pytest.fixture
 def standin() -> Iterator[OpenAIStandIn]:
-    stand = OpenAIStandIn(latency_s=(2.0, 2.0), hang_s=120.0)
-    with serve(stand.app) as url:
-        stand.base_url = url + "/v1"
+    with OpenAIStandIn(latency_s=(2.0, 2.0), hang_s=120.0).served() as stand:
         yield stand
 
 

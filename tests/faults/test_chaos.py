@@ -49,11 +49,7 @@ def test_every_session_ends_once_and_the_ledger_balances(
     tmp_path: Path, images_url: str, redis_client: redis.Redis, backend: SupabaseBackend
 ) -> None:
     rng = random.Random(SEED)
-    standin = OpenAIStandIn(latency_s=(0.05, 0.3), hang_s=60.0, seed=SEED)
-    from tests.helpers.asgi import serve
-
-    with serve(standin.app) as url:
-        standin.base_url = url + "/v1"
+    with OpenAIStandIn(latency_s=(0.05, 0.3), hang_s=60.0, seed=SEED).served() as standin:
         stack = FaultStack(tmp_path, standin, images_url, backend)
         stack.extra_env = {"OPENAI_TIMEOUT_S": "1"}
         try:

@@ -43,6 +43,12 @@ def push_with_node(variant: str, fields: dict[str, Any]) -> dict[str, Any]:
 
 
 @pytest.fixture
+def standin() -> Iterator[OpenAIStandIn]:
+    with OpenAIStandIn(latency_s=(0.1, 0.2), hang_s=60.0).served() as stand:
+        yield stand
+
+
+@pytest.fixture
 def supabase() -> Iterator[SupabaseBackend]:
     build_test_database()
     with supabase_backend() as backend:

@@ -49,6 +49,8 @@ def default_workers() -> int:
 
 
 class PosePool:
+    max_side = MAX_SIDE
+
     def __init__(self, workers: int | None = None) -> None:
         self._workers = workers or default_workers()
         self._local = threading.local()

@@ -19,14 +19,14 @@ from redis import Redis, RedisError
 
 from wearon import keys, metrics
 from wearon.bridge.dead_letters import dead_letter
-from wearon.domain.policy import user_message
+from wearon.domain.failure import FailureReason
 from wearon.domain.task import Channel, GenerationTask, parse_task, salvage_session
 from wearon.errors import InvalidTask, WearOnError
 
 Enqueue = Callable[[GenerationTask], None]
 #: A block whose enqueues are sent together when it ends (one round trip per batch).
 Batch = Callable[[], AbstractContextManager[None]]
-Refund = Callable[[Channel, UUID, str], bool]
+Refund = Callable[[Channel, UUID, FailureReason], bool]
 
 #: Tasks taken per round trip once the first one arrives (the burst path).
 BATCH = 200
@@ -144,7 +144,7 @@ class Bridge:
         channel, session_id = salvaged
         with logger.contextualize(session_id=str(session_id), channel=channel):
             try:
-                refunded = self._refund(channel, session_id, user_message("invalid_task"))
+                refunded = self._refund(channel, session_id, FailureReason.INVALID_TASK)
             except WearOnError as exc:
                 # The session stays queued; the stuck-session sweep refunds it later.
                 logger.error("could not fail and refund the session now: {}", exc)
@@ -167,9 +167,4 @@ def _log_new_fields(fields: frozenset[str]) -> None:
 
 
 def _task_context(task: GenerationTask) -> AbstractContextManager[None]:
-    return logger.contextualize(
-        request_id=task.request_id,
-        task_id=task.task_id,
-        session_id=str(task.session_id),
-        channel=task.channel,
-    )
+    return logger.contextualize(**task.log_fields)

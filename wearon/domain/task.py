@@ -22,6 +22,7 @@ from pydantic import (
 
 from wearon.domain.storage_path import is_path_segment
 from wearon.errors import InvalidTask
+from wearon.validation import describe
 
 #: A task is a few URLs and a prompt; anything larger is not from our API.
 MAX_PAYLOAD_BYTES = 64 * 1024
@@ -92,6 +93,16 @@ class GenerationTask(BaseModel):
         return self
 
     @property
+    def log_fields(self) -> dict[str, str]:
+        """What every log line about this task carries (`wearon.log.CONTEXT_FIELDS`)."""
+        return {
+            "request_id": self.request_id,
+            "task_id": self.task_id,
+            "session_id": str(self.session_id),
+            "channel": self.channel.value,
+        }
+
+    @property
     def result_path(self) -> str:
         """Where the generated image lives in storage, by channel."""
         if self.channel is Channel.B2B:
@@ -115,7 +126,7 @@ def parse_task(raw: bytes) -> GenerationTask:
     try:
         return GenerationTask.model_validate(data)
     except ValidationError as exc:
-        raise InvalidTask("schema", "schema violation: " + _summarise(exc)) from None
+        raise InvalidTask("schema", "schema violation: " + describe(exc, whole="task")) from None
 
 
 def salvage_session(raw: bytes) -> tuple[Channel, UUID] | None:
@@ -127,10 +138,3 @@ def salvage_session(raw: bytes) -> tuple[Channel, UUID] | None:
         return channel, UUID(session_id)
     except (ValueError, KeyError, TypeError, AttributeError):
         return None
-
-
-def _summarise(exc: ValidationError) -> str:
-    return "; ".join(
-        f"{'.'.join(str(p) for p in e['loc']) or 'task'}: {e['msg']}"
-        for e in exc.errors(include_input=False, include_url=False)
-    )

@@ -6,9 +6,9 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 
 from wearon.http.body import read_json
-from wearon.http.errors import ApiError
-from wearon.http.estimator import SizeEstimator
+from wearon.http.error_handlers import ApiError
 from wearon.http.schemas import EstimateRequest, EstimateResponse
+from wearon.services.sizing import SizeEstimator
 
 
 async def estimate_body(request: Request) -> JSONResponse:

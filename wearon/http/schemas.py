@@ -7,7 +7,8 @@ from typing import Annotated, Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from wearon.domain.sizing import BodyType, Estimate, Recommendation
-from wearon.http.errors import ApiError
+from wearon.http.error_handlers import ApiError
+from wearon.validation import describe
 
 MIN_HEIGHT_CM = 100
 MAX_HEIGHT_CM = 250
@@ -43,10 +44,10 @@ class EstimateRequest(BaseModel):
         try:
             return cls.model_validate(data)
         except ValidationError as exc:
-            raise ApiError(422, "invalid_request", _describe(exc)) from None
+            raise ApiError(422, "invalid_request", describe(exc, whole="body")) from None
 
 
-class Measurements(BaseModel):
+class EstimateMeasurements(BaseModel):
     """Centimetres. Breadths are frontal widths; chest, waist and hip are girths."""
 
     height: float
@@ -59,7 +60,7 @@ class Measurements(BaseModel):
     hip_width: float
 
 
-class RunnerUp(BaseModel):
+class EstimateRunnerUp(BaseModel):
     size: str
     probability: Annotated[float, Field(ge=0, le=1)]
 
@@ -67,11 +68,11 @@ class RunnerUp(BaseModel):
 class EstimateResponse(BaseModel):
     recommended_size: str = Field(description="XS, S, M, L, XL or XXL.")
     size_probability: Annotated[float, Field(ge=0, le=1)]
-    runner_up: RunnerUp | None = Field(description="The next most likely size, when it is close.")
+    runner_up: EstimateRunnerUp | None = Field(description="The next most likely size, when it is close.")
     size_probabilities: dict[str, float]
     confidence: Annotated[float, Field(ge=0, le=1)]
     body_type: BodyType
-    measurements: Measurements
+    measurements: EstimateMeasurements
     uncertainty_cm: dict[str, float] = Field(description="One standard deviation of each measurement.")
     size_chart: str
 
@@ -81,13 +82,13 @@ class EstimateResponse(BaseModel):
         return cls(
             recommended_size=r.size,
             size_probability=round(r.probability, 3),
-            runner_up=RunnerUp(size=r.runner_up.size, probability=round(r.runner_up.probability, 3))
+            runner_up=EstimateRunnerUp(size=r.runner_up.size, probability=round(r.runner_up.probability, 3))
             if r.runner_up
             else None,
             size_probabilities={size: round(p, 3) for size, p in r.probabilities.items()},
             confidence=round(r.confidence, 3),
             body_type=r.body_type,
-            measurements=Measurements(
+            measurements=EstimateMeasurements(
                 height=r.measurements.height, **{k: round(e.value, 1) for k, e in estimates.items()}
             ),
             uncertainty_cm={k: round(e.sd, 1) for k, e in estimates.items()},
@@ -125,11 +126,3 @@ def _estimates(r: Recommendation) -> dict[str, Estimate]:
         "waist_width": m.waist_width,
         "hip_width": m.hip_width,
     }
-
-
-def _describe(exc: ValidationError) -> str:
-    parts = []
-    for err in exc.errors(include_url=False, include_input=False):
-        where = ".".join(str(p) for p in err["loc"]) or "body"
-        parts.append(f"{where}: {err['msg']}")
-    return "; ".join(parts)
