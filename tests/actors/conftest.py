@@ -3,7 +3,6 @@ wired by `wearon.bootstrap` from settings that point at the stand-ins."""
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -21,6 +20,7 @@ from pydantic import SecretStr
 from tests.conftest import TEST_REDIS_URL
 from tests.helpers.asgi import serve
 from tests.helpers.backends import SqliteBackend, SupabaseBackend, supabase_backend
+from tests.helpers.broker import held_messages
 from tests.helpers.images import image_app
 from tests.helpers.postgres import build_test_database
 from tests.standins.openai import API_KEY, OpenAIStandIn
@@ -197,12 +197,9 @@ class Pipeline:
         return int(self.redis.zcard(f"{self.broker.namespace}:generation.XQ"))
 
     def waiting_refunds(self, task: dict[str, Any]) -> list[dict[str, Any]]:
-        """The deferred-refund messages for `task`'s session the broker holds (queued, in hand or
-        waiting for their retry)."""
-        ns = self.broker.namespace
-        stored = [self.redis.hvals(f"{ns}:{queue}.msgs") for queue in ("refunds", "refunds.DQ")]
-        messages = [json.loads(raw) for values in stored for raw in values]
-        return [m for m in messages if m["args"][1] == task["session_id"]]
+        """The deferred-refund messages for `task`'s session the broker holds."""
+        held = held_messages(self.redis, self.broker.namespace, "refunds")
+        return [m for m in held if m["args"][1] == task["session_id"]]
 
     def call_times(self, task: dict[str, Any]) -> list[float]:
         return [

@@ -17,6 +17,7 @@ import redis
 from tests.conftest import TEST_REDIS_URL
 from tests.helpers.asgi import free_port
 from tests.helpers.backends import SqliteBackend, SupabaseBackend
+from tests.helpers.broker import held_messages
 from tests.helpers.processes import (
     BRIDGE_READY,
     WORKER_READY,
@@ -29,6 +30,7 @@ from tests.helpers.processes import (
 )
 from tests.standins.openai import API_KEY, OpenAIStandIn
 from wearon import keys
+from wearon.actors.generation import INFRA_FAILURES
 from wearon.domain.task import Channel
 
 NAMESPACE = "wearon-test"
@@ -152,6 +154,21 @@ class FaultStack:
             interval=0.25,
             what=f"{len(tasks)} sessions terminal",
         )
+
+    def held(self, task: dict[str, Any]) -> bool:
+        """Whether the broker holds `task`'s message for a retry after an infrastructure failure
+        (waiting for its delay, or queued or in hand again)."""
+        return any(
+            m["args"][0]["task_id"] == task["task_id"] and m["options"].get(INFRA_FAILURES, 0) >= 1
+            for m in held_messages(self.redis, NAMESPACE, "generation")
+        )
+
+    def dead_lettered(self) -> int:
+        return int(self.redis.zcard(f"{NAMESPACE}:generation.XQ"))
+
+    def deferred_refunds(self) -> int:
+        """Refunds handed to the refund actor because the database was away, not yet paid."""
+        return len(held_messages(self.redis, NAMESPACE, "refunds"))
 
     def heartbeats(self) -> dict[str, float]:
         """Dramatiq's Redis broker: each broker's id -> when it last sent a command (ms since the epoch)."""
