@@ -5,6 +5,7 @@ from __future__ import annotations
 import signal
 import time
 
+from tests.conftest import TEST_REDIS_URL
 from tests.faults.conftest import FaultStack, started
 from tests.helpers.processes import wait_until
 from wearon import keys
@@ -74,6 +75,7 @@ def test_sigterm_finishes_the_task_in_hand_and_returns_the_prefetched(stack: Fau
     stack.wait_terminal(tasks, timeout=60)
     assert [stack.status(t) for t in tasks] == ["completed"] * 4
     assert [stack.calls(t) for t in tasks] == [1] * 4
+    stack.assert_balances(tasks)  # each paid once, none refunded
 
 
 def test_kill_9_of_the_bridge_between_taking_and_enqueuing(stack: FaultStack) -> None:
@@ -82,7 +84,9 @@ def test_kill_9_of_the_bridge_between_taking_and_enqueuing(stack: FaultStack) ->
     # Given a bridge whose broker is unreachable: it takes the task, then cannot hand it over
     proxy = TcpProxy(6379)
     proxy.cut()
-    stack.extra_env = {"BROKER_URL": f"redis://127.0.0.1:{proxy.port}/15"}
+    # (this session's Redis database, behind the proxy: never another session's)
+    broker_url = TEST_REDIS_URL.replace("127.0.0.1:6379", f"127.0.0.1:{proxy.port}")
+    stack.extra_env = {"BROKER_URL": broker_url}
     doomed = started(stack.bridge("doomed-bridge"))
     task = stack.push(Channel.B2C, "bridge crash")
     processing = keys.bridge_processing("default")
@@ -97,6 +101,7 @@ def test_kill_9_of_the_bridge_between_taking_and_enqueuing(stack: FaultStack) ->
     stack.wait_terminal([task], timeout=30)
     assert stack.status(task) == "completed"
     assert stack.redis.llen(processing) == 0
+    stack.assert_balances([task])  # the re-driven duplicate paid nothing, refunded nothing
 
 
 def test_a_hanging_provider_hits_the_time_limit_and_is_refunded(stack: FaultStack) -> None:
