@@ -187,6 +187,7 @@ def test_prometheus_scrapes_every_process_and_the_series_move(
         )
         assert size.status_code == 200, size.text
         stack.wait_terminal(tasks, timeout=30)
+        stack.assert_balances(tasks)  # the one refund counted is one credit in the app's table
         # Then Prometheus, through its HTTP API, sees every target up and every series moved
         missing: dict[str, Any] = {}
 
