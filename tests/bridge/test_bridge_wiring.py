@@ -40,6 +40,14 @@ def bridge(backend: Backend, redis_client: redis.Redis) -> Iterator[Bridge]:
     dramatiq.set_broker(before)  # build_bridge declares the process's broker, as the bridge does
 
 
+def opened_session(backend: Backend, channel: Channel) -> tuple[str, UUID]:
+    """An owner with BALANCE credits, one of them spent on a session the API opened."""
+    owner, session = str(uuid4()), uuid4()
+    backend.set_balance(channel, owner, BALANCE)
+    assert backend.open_session(channel, session, owner)
+    return owner, session
+
+
 def invalid_task(channel: Channel, owner: str, session_id: UUID) -> bytes:
     """A task for a real session that the bridge must refuse: a version it does not speak."""
     owners = {"store_id": owner, "user_id": None} if channel is Channel.B2B else {"user_id": owner}
@@ -51,9 +59,7 @@ def test_an_invalid_task_fails_its_session_with_one_credit_back(
     backend: Backend, bridge: Bridge, redis_client: redis.Redis, channel: Channel
 ) -> None:
     # Given a session the API opened (one of the owner's credits spent) and an invalid task for it
-    owner, session = str(uuid4()), uuid4()
-    backend.set_balance(channel, owner, BALANCE)
-    assert backend.open_session(channel, session, owner)
+    owner, session = opened_session(backend, channel)
     redis_client.lpush(keys.TASKS, invalid_task(channel, owner, session))
     # When the bridge takes it
     assert bridge.step() == 1
@@ -71,9 +77,7 @@ def test_the_same_invalid_task_twice_refunds_once(
     backend: Backend, bridge: Bridge, redis_client: redis.Redis
 ) -> None:
     # Given an invalid task delivered twice (the app retried its push, or a bridge re-drove it)
-    owner, session = str(uuid4()), uuid4()
-    backend.set_balance(Channel.B2C, owner, BALANCE)
-    assert backend.open_session(Channel.B2C, session, owner)
+    owner, session = opened_session(backend, Channel.B2C)
     task = invalid_task(Channel.B2C, owner, session)
     redis_client.lpush(keys.TASKS, task, task)
     # When the bridge takes both
@@ -89,9 +93,7 @@ def test_an_invalid_task_for_an_unknown_session_moves_no_credit(
     backend: Backend, bridge: Bridge, redis_client: redis.Redis
 ) -> None:
     # Given an owner with a session, and an invalid task naming a session nobody opened
-    owner, session = str(uuid4()), uuid4()
-    backend.set_balance(Channel.B2C, owner, BALANCE)
-    assert backend.open_session(Channel.B2C, session, owner)
+    owner, session = opened_session(backend, Channel.B2C)
     redis_client.lpush(keys.TASKS, invalid_task(Channel.B2C, owner, uuid4()))
     # When the bridge takes it, then it is dead-lettered and nobody's balance moves
     assert bridge.step() == 1

@@ -67,6 +67,8 @@ class FaultStack:
             "DOWNLOAD_ALLOWED_HOSTS": "127.0.0.1",
             "DOWNLOAD_ALLOW_PRIVATE_NETWORKS": "true",
             "BRIDGE_METRICS_PORT": str(free_port()),
+            # Never the checkout's .wearon-data, which parallel sessions would share.
+            "LOCAL_DATA_DIR": str(self.tmp / "local-data"),
         }
         for name, value in self.backend.settings().items():
             secret = getattr(value, "get_secret_value", None)
