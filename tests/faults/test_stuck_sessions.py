@@ -25,6 +25,7 @@ from tests.helpers.processes import Proc, wait_until
 from tests.helpers.readme import documented_seconds
 from tests.standins.openai import OpenAIStandIn
 from wearon import keys
+from wearon.actors.maintenance import minute_of
 from wearon.bootstrap import Messaging
 from wearon.domain.task import Channel
 
@@ -104,13 +105,14 @@ def test_the_sweep_fails_and_refunds_past_its_setting_once_a_minute(
     assert balance(stack, Channel.B2C) == START_BALANCE
     assert (status(stack, Channel.B2B, later), balance(stack, Channel.B2B)) == ("queued", START_BALANCE - 1)
     assert sweeps.swept_total() == 1
-    assert stack.redis.ttl(keys.sweep_lock(str(sweeps.minute)[:16])) > 0
+    assert stack.redis.ttl(keys.sweep_lock(minute_of(sweeps.minute))) > 0
     # When the second session is stuck too, and a second scheduler (its clock 1 s ahead) sends
     # the same minute's sweep
     stack.backend.age(Channel.B2B, later, STUCK_AFTER_S + 100)
     sweeps.send(sweeps.minute.add(seconds=1))
     # Then that minute's sweep does not run again
-    assert f"sweep for {str(sweeps.minute)[:16]} already ran" in sweeps.worker.messages()
+    already = f"sweep for {minute_of(sweeps.minute)}: the sweep of this minute already ran"
+    assert already in sweeps.worker.messages()
     assert (status(stack, Channel.B2B, later), balance(stack, Channel.B2B)) == ("queued", START_BALANCE - 1)
     assert sweeps.swept_total() == 1
     # And the next minute's does, refunding it once; the first session is not refunded again
