@@ -16,8 +16,9 @@ import redis
 
 from tests.conftest import TEST_REDIS_URL
 from tests.helpers.asgi import free_port
-from tests.helpers.backends import SqliteBackend, SupabaseBackend
+from tests.helpers.backends import SqliteBackend, SupabaseBackend, supabase_backend
 from tests.helpers.broker import held_messages
+from tests.helpers.postgres import build_test_database
 from tests.helpers.processes import (
     BRIDGE_READY,
     WORKER_READY,
@@ -200,6 +201,20 @@ def stack(
         yield fault_stack
     finally:
         fault_stack.stop()
+
+
+@pytest.fixture
+def supabase_stack(
+    tmp_path: Path, standin: OpenAIStandIn, images_url: str, redis_client: redis.Redis
+) -> Iterator[FaultStack]:
+    """A FaultStack on the Supabase stand-in, with the real PostgreSQL (this session's) behind it."""
+    build_test_database()
+    with supabase_backend() as backend:
+        supabase = FaultStack(tmp_path, standin, images_url, backend)
+        try:
+            yield supabase
+        finally:
+            supabase.stop()
 
 
 def started(proc: Proc, timeout: float = 30.0) -> Proc:
