@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 export PYTHONUNBUFFERED := 1
 
-.PHONY: install services run demo test lint typecheck check bench bench-sizerec check-ops clean
+.PHONY: install services run demo test lint typecheck check bench bench-sizerec check-ops smoke-prod clean
 
 install: $(VENV)/.installed
 
@@ -31,8 +31,8 @@ test: install services
 	$(PY) -m pytest -q
 
 lint: install
-	$(VENV)/bin/ruff check wearon tests bench scripts
-	$(VENV)/bin/ruff format --check wearon tests bench scripts
+	$(VENV)/bin/ruff check wearon tests bench scripts ops
+	$(VENV)/bin/ruff format --check wearon tests bench scripts ops
 
 typecheck: install
 	$(VENV)/bin/mypy
@@ -47,6 +47,11 @@ bench-sizerec: install services
 
 check-ops: install
 	@ops/check.sh
+
+## Every service of docker-compose.prod.yml that runs our image, started as production starts it
+## (no container engine: Linux namespaces, as root), healthy within 60 s, stopped by SIGTERM.
+smoke-prod: install services
+	@ops/smoke-prod.sh
 
 clean:
 	rm -rf $(VENV) .wearon-data .pytest_cache .mypy_cache .ruff_cache
