@@ -44,8 +44,10 @@ ENV PATH=/opt/venv/bin:$PATH \
     PYTHONDONTWRITEBYTECODE=1 \
     HOME=/tmp \
     MPLCONFIGDIR=/tmp/matplotlib \
-    PROMETHEUS_MULTIPROC_DIR=/tmp/wearon-prometheus \
     HEALTHCHECK_URL=http://127.0.0.1:8000/health
+# No PROMETHEUS_MULTIPROC_DIR here: it is the worker's alone (compose sets it, scripts/worker
+# creates it). In the other roles prometheus_client would write into a directory nobody created
+# and crash at import.
 USER 10001:10001
 # Fail the build, not the deploy, if a runtime library is missing.
 RUN python -c "import cv2, mediapipe.python.solutions.pose, wearon"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -39,6 +40,12 @@ DUMMIES = {
 #: What the task asks: healthy within 60 s (the HEALTHCHECK's start period says the same).
 HEALTHY_WITHIN_S = 60.0
 POLL_S = 0.5
+#: How a service may end after SIGTERM: 0, or the signal itself once it has shut down (uvicorn
+#: raises it again after its graceful shutdown; periodiq keeps the default action), which is what
+#: `docker stop` reports as 143. A SIGKILL after the grace period, or an error exit, is not clean.
+CLEAN_EXITS = (0, 128 + signal.SIGTERM)
+#: What must not appear in a service's output while it stops.
+ERROR_MARKS = ("Traceback", '"level": "ERROR"', '"level": "CRITICAL"')
 #: Prints what a URL answers (status, then body), from inside a container's network.
 FETCH = (
     "import sys, urllib.request as u; r = u.urlopen(sys.argv[1], timeout=4); "
@@ -57,7 +64,7 @@ class Result:
 
     @property
     def ok(self) -> bool:
-        return not self.problem and self.exit_code == 0
+        return not self.problem and self.exit_code in CLEAN_EXITS
 
 
 class Smoke:
@@ -147,12 +154,20 @@ class Smoke:
         containers = [self.start(self.app_spec(name)) for name in self.apps]
         with ThreadPoolExecutor(len(containers)) as pool:
             results = list(pool.map(self.health, containers))
-            stops = list(pool.map(lambda c: c.stop(self.grace_s(c.spec.name)), containers))
-        for result, container, (code, after) in zip(results, containers, stops, strict=True):
-            result.exit_code, result.stopped_after_s = code, after
-            if code != 0 and not result.problem:
-                result.problem = f"SIGTERM: exit {code}\n{tail(container.output())}"
+            list(pool.map(self.stop, containers, results))
         return results
+
+    def stop(self, container: sandbox.Container, result: Result) -> None:
+        """`docker stop`, then: did it end by itself in time, with no error on the way out?"""
+        was_running, logged = container.alive(), len(container.output())
+        result.exit_code, result.stopped_after_s = container.stop(self.grace_s(container.spec.name))
+        if result.problem or not was_running:
+            return
+        last_words = container.output()[logged:]
+        if result.exit_code not in CLEAN_EXITS:
+            result.problem = f"SIGTERM: exit {result.exit_code}\n{tail(container.output())}"
+        elif any(mark in last_words for mark in ERROR_MARKS):
+            result.problem = f"SIGTERM: errors while stopping\n{tail(last_words)}"
 
     def grace_s(self, name: str) -> float:
         """compose's stop_grace_period (Docker's default: 10 s)."""
