@@ -80,19 +80,9 @@ EOF
 }
 
 compose_config() {
-  # A dummy environment: no developer .env or shell variable leaks in.
-  cat >"$TMP/compose.env" <<'EOF'
-IMAGE=ghcr.io/example/wearon-worker:sha-0123456789abcdef0123456789abcdef01234567
-DOMAIN=wearon.example.com
-LETSENCRYPT_EMAIL=ops@example.com
-REDIS_PASSWORD=0123456789abcdef
-SUPABASE_URL=https://project.supabase.co
-SUPABASE_SERVICE_ROLE_KEY=dummy-service-role-key
-OPENAI_API_KEY=sk-dummy
-GRAFANA_ADMIN_PASSWORD=dummy-admin-password
-WHATSAPP_WEBHOOK_TOKEN=dummy-webhook-token
-WHATSAPP_ALERT_TO=group/120363000000000000
-EOF
+  # .env.example with dummy secrets (the one smoke-prod uses): no developer .env or shell variable
+  # leaks in, and a variable compose requires that .env.example lacks fails here.
+  "$PY" -m ops.smoke.compose .env.example >"$TMP/compose.env"
   local compose=(env -i "PATH=$PATH" "HOME=$HOME" docker-compose -f docker-compose.prod.yml --env-file "$TMP/compose.env")
   "${compose[@]}" config -q
   "${compose[@]}" --profile tools config --format json | "$PY" ops/check_compose.py
@@ -133,7 +123,7 @@ check "promtool check config" promtool check config ops/prometheus/prometheus.ym
 check "promtool check rules" promtool check rules ops/prometheus/rules/*.yml
 check "promtool test rules" promtool test rules ops/prometheus/tests/*.yml
 check "dashboards and alert rules generated" "$PY" ops/grafana/build_dashboards.py --check
-check "pytest tests/ops (metric names, PromQL, nginx behaviour, loki, alloy)" "$PY" -m pytest -q -p no:cacheprovider tests/ops
+check "pytest tests/ops (metric names, PromQL, nginx, loki, alloy, redis ACL, compose)" "$PY" -m pytest -q -p no:cacheprovider tests/ops
 check "docker compose config" compose_config
 check "hadolint Dockerfile" hadolint Dockerfile
 check "actionlint" actionlint

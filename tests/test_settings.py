@@ -18,6 +18,17 @@ def test_defaults_need_no_cloud_credentials(monkeypatch: pytest.MonkeyPatch) -> 
     assert settings.openai_rate_limit_per_minute == 300
 
 
+def test_an_empty_variable_means_the_default(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Given the empty lines of .env.example, as a copy of it or compose's pass-through gives them,
+    for name in ("REDIS_URL", "OPENAI_API_KEY", "SUPABASE_SERVICE_ROLE_KEY", "OPENAI_MAX_RETRIES"):
+        monkeypatch.setenv(name, "")
+    settings = Settings(_env_file=None)
+    # then each setting keeps its default: no OpenAI provider with an empty key, the local Redis.
+    assert not settings.uses_openai and settings.supabase_service_role_key is None
+    assert settings.redis_url == "redis://127.0.0.1:6379/0"
+    assert settings.openai_max_retries == 3
+
+
 def test_allowed_hosts_are_a_comma_separated_list(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("DOWNLOAD_ALLOWED_HOSTS", " CDN.example.com, a.example.org ,")
     assert Settings(_env_file=None).allowed_download_hosts == {"cdn.example.com", "a.example.org"}

@@ -43,6 +43,7 @@ roll_out() {
   log "rolling out $image"
   set_env_value IMAGE "$image"
   compose config -q
+  ensure_redis_tls
   compose pull --quiet "${APP_SERVICES[@]}" "${INFRA_SERVICES[@]}" nginx
   compose up -d --wait --wait-timeout 300 --no-deps "${INFRA_SERVICES[@]}"
   compose kill -s HUP prometheus

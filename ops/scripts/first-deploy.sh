@@ -47,6 +47,9 @@ else
   obtain_certificate
 fi
 
+log "the Redis TLS certificate (data/redis-tls/ca.crt is what the Next.js API trusts)"
+ensure_redis_tls
+
 log "starting the stack"
 compose up -d --wait --wait-timeout 600 --remove-orphans
 wait_healthy "$domain" 180

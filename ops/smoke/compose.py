@@ -12,10 +12,25 @@ import os
 import pwd
 import re
 import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
 _ASSIGNMENT = re.compile(r"^(?P<name>[A-Z][A-Z0-9_]*)=(?P<value>.*)$")
+#: Dummy values for the empty variables of .env.example that production must fill in.
+DUMMIES = {
+    "IMAGE": "ghcr.io/example/wearon-worker:sha-0123456789abcdef0123456789abcdef01234567",
+    "DOMAIN": "wearon.example.com",
+    "LETSENCRYPT_EMAIL": "ops@example.com",
+    "REDIS_PASSWORD": "0123456789abcdef0123456789abcdef",
+    "REDIS_APP_PASSWORD": "fedcba9876543210fedcba9876543210",
+    "SUPABASE_URL": "https://project.supabase.co",
+    "SUPABASE_SERVICE_ROLE_KEY": "dummy-service-role-key",
+    "OPENAI_API_KEY": "sk-dummy",
+    "GRAFANA_ADMIN_PASSWORD": "dummy-admin-password",
+    "WHATSAPP_WEBHOOK_TOKEN": "dummy-webhook-token",
+    "WHATSAPP_ALERT_TO": "group/120363000000000000",
+}
 
 
 def filled_env_file(example: Path, dummies: dict[str, str]) -> str:
@@ -30,9 +45,12 @@ def filled_env_file(example: Path, dummies: dict[str, str]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def resolve(compose_file: Path, env_file: Path, compose_bin: str) -> dict[str, Any]:
+def resolve(
+    compose_file: Path, env_file: Path, compose_bin: str, profiles: tuple[str, ...] = ()
+) -> dict[str, Any]:
     """The resolved project, in an environment with nothing but PATH and HOME (no shell leaks in)."""
-    argv = [compose_bin, "-f", str(compose_file), "--env-file", str(env_file), "config", "--format", "json"]
+    argv = [compose_bin, "-f", str(compose_file), "--env-file", str(env_file)]
+    argv += [f"--profile={profile}" for profile in profiles] + ["config", "--format", "json"]
     env = {"PATH": os.environ["PATH"], "HOME": os.environ.get("HOME", "/root")}
     done = subprocess.run(argv, capture_output=True, text=True, env=env, check=False)
     if done.returncode != 0:
@@ -71,8 +89,9 @@ def volume_paths(service: dict[str, Any], project: Path, state: Path) -> dict[st
         elif Path(source).is_relative_to(project / "data"):
             host = state / Path(source).relative_to(project)
         else:
-            host = Path(source)
-        host.mkdir(parents=True, exist_ok=True) if not host.exists() else None
+            found[volume["target"]] = source
+            continue
+        host.mkdir(parents=True, exist_ok=True)
         found[volume["target"]] = str(host)
     return found
 
@@ -94,3 +113,8 @@ def translate(value: str, paths: dict[str, str], *, separator: str | None = None
         if value == inside or value.startswith(inside.rstrip("/") + "/"):
             return paths[inside] + value[len(inside.rstrip("/")) :]
     return value
+
+
+if __name__ == "__main__":
+    # `python -m ops.smoke.compose .env.example`: the dummy .env (ops/check.sh uses it too).
+    print(filled_env_file(Path(sys.argv[1]), DUMMIES), end="")

@@ -4,42 +4,45 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from uuid import uuid4
+
+import redis
 
 from ops.smoke import compose, infra, sandbox
 from ops.smoke.dockerfile import last_stage, seconds
 from tests.standins.supabase import SERVICE_ROLE_KEY
+from wearon import keys
 
 ROOT = Path(__file__).resolve().parents[2]
 #: Where the image's files lie here: its virtualenv is ours, its WORKDIR is the source tree.
 IMAGE_PATHS = {"/opt/venv": str(ROOT / ".venv"), "/app": str(ROOT)}
 #: The redis image's WORKDIR (its Dockerfile), where compose mounts the data volume.
 REDIS_WORKDIR = "/data"
+#: Where compose mounts the Redis TLS files (made by ops/scripts/redis-tls.sh).
+REDIS_TLS_DIR = "/tls"
 SUPABASE_PORT = 54321
-#: Dummy secrets for the empty variables of .env.example; the Supabase ones reach the stand-in.
+#: The dummy .env: compose's dummies, with the Supabase ones pointing at the stand-in.
 DUMMIES = {
-    "IMAGE": "ghcr.io/example/wearon-worker:sha-smoke",
-    "DOMAIN": "wearon.example.com",
-    "LETSENCRYPT_EMAIL": "ops@example.com",
-    "REDIS_PASSWORD": "0123456789abcdef0123456789abcdef",
-    "REDIS_APP_PASSWORD": "fedcba9876543210fedcba9876543210",
+    **compose.DUMMIES,
     "SUPABASE_URL": "http://supabase",
     "SUPABASE_SERVICE_ROLE_KEY": SERVICE_ROLE_KEY,
-    "OPENAI_API_KEY": "sk-smoke-dummy",
-    "GRAFANA_ADMIN_PASSWORD": "dummy-admin-password",
-    "WHATSAPP_WEBHOOK_TOKEN": "dummy-webhook-token",
-    "WHATSAPP_ALERT_TO": "group/120363000000000000",
 }
 #: What the task asks: healthy within 60 s (the HEALTHCHECK's start period says the same).
 HEALTHY_WITHIN_S = 60.0
 POLL_S = 0.5
+ROUND_TRIP_WITHIN_S = 30.0
+#: The worker's count of generate messages it ended (dead-lettered: the session does not exist).
+REJECTED = re.compile(r'^dramatiq_message_rejects_total\{[^}]*actor_name="generate"[^}]*\} ([0-9.]+)$', re.M)
 #: How a service may end after SIGTERM: 0, or the signal itself once it has shut down (uvicorn
 #: raises it again after its graceful shutdown; periodiq keeps the default action), which is what
 #: `docker stop` reports as 143. A SIGKILL after the grace period, or an error exit, is not clean.
@@ -61,6 +64,8 @@ class Result:
     problem: str = ""
     exit_code: int | None = None
     stopped_after_s: float | None = None
+    #: What healthy_after_s measured (the round trip is not a container).
+    event: str = "healthy after"
 
     @property
     def ok(self) -> bool:
@@ -92,6 +97,7 @@ class Smoke:
         redis = self.start(self.redis_spec())
         try:
             self.wait_redis(redis)
+            self.publish("redis")
             return self.report(self.check_apps())
         finally:
             redis.stop(10)
@@ -111,6 +117,7 @@ class Smoke:
         for host in paths.values():
             if Path(host).is_relative_to(self.work):
                 os.chown(host, uid, gid)
+        self.redis_tls(Path(paths[REDIS_TLS_DIR]), uid)
         argv = compose.command(svc, "entrypoint") + compose.command(svc, "command")
         argv = [compose.translate(a, paths) for a in argv]
         env = {"PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"}
@@ -118,6 +125,20 @@ class Smoke:
         workdir = compose.translate(REDIS_WORKDIR, paths)
         volumes = [host for host in paths.values() if Path(host).is_relative_to(self.work)]
         return sandbox.Spec("redis", argv, env, uid, gid, workdir, read_only=[str(ROOT)], volumes=volumes)
+
+    def redis_tls(self, directory: Path, uid: int) -> None:
+        """What first-deploy.sh and deploy.sh do: the certificate, for the published address, with
+        its key handed to the redis user."""
+        address = self.services["redis"]["ports"][0]["host_ip"]
+        subprocess.run([str(ROOT / "ops/scripts/redis-tls.sh"), str(directory), address], check=True)
+        os.chown(directory / "redis.key", uid, -1)
+        self.ca = directory / "ca.crt"
+
+    def publish(self, name: str) -> None:
+        """`ports:`, as Docker's proxy does: HOST_IP:PUBLISHED here forwards to the container."""
+        for port in self.services[name].get("ports", []):
+            address = f"{sandbox.SUBNET}.{10 + self.index[name]}"
+            infra.forward((port["host_ip"], int(port["published"])), (address, port["target"]))
 
     def app_spec(self, name: str) -> sandbox.Spec:
         svc, image = self.services[name], self.image
@@ -154,8 +175,32 @@ class Smoke:
         containers = [self.start(self.app_spec(name)) for name in self.apps]
         with ThreadPoolExecutor(len(containers)) as pool:
             results = list(pool.map(self.health, containers))
-            list(pool.map(self.stop, containers, results))
+            if all(r.healthy_after_s is not None for r in results):
+                results.append(self.round_trip({c.spec.name: c for c in containers}["worker"]))
+            list(pool.map(self.stop, containers, results[: len(containers)]))
         return results
+
+    def round_trip(self, worker: sandbox.Container) -> Result:
+        """The Next.js API's way in: a task LPUSHed as `wearon-app` over TLS on the published port,
+        taken by the bridge, run by a worker, whose claim goes through the Supabase stand-in to
+        PostgreSQL (no such session: it ends as session_not_found)."""
+        result = Result("app->redis", event="in a worker after")
+        port = self.services["redis"]["ports"][0]
+        where = f"{port['host_ip']}:{port['published']}"
+        url = f"rediss://wearon-app:{DUMMIES['REDIS_APP_PASSWORD']}@{where}/0?ssl_ca_certs={self.ca}"
+        started = time.monotonic()
+        redis.Redis.from_url(url).lpush(keys.TASKS, json.dumps(smoke_task()))
+        while time.monotonic() - started < ROUND_TRIP_WITHIN_S:
+            if any(
+                float(n) >= 1 for n in REJECTED.findall(fetch(worker, "http://127.0.0.1:9191/metrics")[1])
+            ):
+                result.healthy_after_s, result.exit_code = time.monotonic() - started, 0
+                result.answer = f"LPUSH as wearon-app over TLS on {where}, bridge, worker: session_not_found"
+                return result
+            time.sleep(POLL_S)
+        logs = "\n".join(tail((self.logs / f"{name}.log").read_text(), 8) for name in ("bridge", "worker"))
+        result.problem = f"a task LPUSHed on {where} reached no worker in {ROUND_TRIP_WITHIN_S:g} s\n{logs}"
+        return result
 
     def stop(self, container: sandbox.Container, result: Result) -> None:
         """`docker stop`, then: did it end by itself in time, with no error on the way out?"""
@@ -193,10 +238,12 @@ class Smoke:
     def report(self, results: list[Result]) -> int:
         for r in results:
             after = r.healthy_after_s
-            healthy = "never healthy" if after is None else f"healthy after {after:5.1f} s"
+            healthy = f"not {r.event.split()[0]}" if after is None else f"{r.event} {after:5.1f} s"
             stopped = f"SIGTERM -> exit {r.exit_code} after {r.stopped_after_s or 0:4.1f} s"
             if after is None and r.exit_code not in (0, None):
                 stopped = f"crashed: exit {r.exit_code}"
+            if r.stopped_after_s is None:
+                stopped = ""
             why = r.answer or tail(r.problem, 1)
             print(f"{'PASS' if r.ok else 'FAIL'}  {r.name:<10} {healthy}  {stopped}  {why}")
         for r in results:
@@ -209,17 +256,39 @@ def answer(container: sandbox.Container) -> tuple[str, str]:
     """What HEALTHCHECK_URL answered, in short; a JSON status other than "ok" is a problem (deploy.sh
     waits for "ok" through Nginx)."""
     url = container.spec.env["HEALTHCHECK_URL"]
-    netns = f"--net=/proc/{container.init_pid}/ns/net"
-    done = subprocess.run(
-        ["nsenter", netns, sys.executable, "-c", FETCH, url], capture_output=True, text=True, timeout=10
-    )
-    status, _, body = done.stdout.partition("\n")
+    status, body = fetch(container, url)
     if body.lstrip().startswith("{"):
         state = json.loads(body).get("status")
         problem = "" if state in (None, "ok") else f"{url} answered status {state}"
         return f"{url} {status} {body.strip()}", problem
     series = [line for line in body.splitlines() if line and not line.startswith("#")]
     return f"{url} {status} ({len(series)} samples)", "" if status == "200" else f"{url} answered {status}"
+
+
+def fetch(container: sandbox.Container, url: str) -> tuple[str, str]:
+    """(status, body) of a GET from inside the container's network."""
+    netns = f"--net=/proc/{container.init_pid}/ns/net"
+    done = subprocess.run(
+        ["nsenter", netns, sys.executable, "-c", FETCH, url], capture_output=True, text=True, timeout=10
+    )
+    status, _, body = done.stdout.partition("\n")
+    return status, body
+
+
+def smoke_task() -> dict[str, Any]:
+    """A task as the Next.js API pushes it, for a session that does not exist."""
+    return {
+        "task_id": str(uuid4()),
+        "channel": "b2c",
+        "store_id": None,
+        "user_id": "smoke-user",
+        "session_id": str(uuid4()),
+        "image_urls": [f"{DUMMIES['SUPABASE_URL']}/storage/v1/object/public/generations/person.jpg"],
+        "prompt": "smoke",
+        "request_id": f"smoke-{uuid4().hex[:8]}",
+        "version": 1,
+        "created_at": datetime.now(UTC).isoformat(),
+    }
 
 
 def reachable(paths: list[str]) -> tuple[list[str], list[str]]:

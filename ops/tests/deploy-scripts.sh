@@ -18,6 +18,7 @@ IMAGE=ghcr.io/example/wearon-worker:sha-old
 DOMAIN=wearon.example.com
 LETSENCRYPT_EMAIL=ops@example.com
 REDIS_PASSWORD=0123456789abcdef
+REDIS_APP_PASSWORD=fedcba9876543210
 SUPABASE_URL=https://project.supabase.co
 SUPABASE_SERVICE_ROLE_KEY=dummy
 OPENAI_API_KEY=sk-dummy
@@ -61,6 +62,11 @@ line_of() { grep -n -m 1 -- "$1" "$SIM/calls" | cut -d: -f1; }
 [ "$(line_of 'no-deps api-2')" -lt "$(line_of 'no-deps bridge scheduler worker')" ] || fail "workers before the API"
 grep -q 'curl .*https://wearon.example.com/health' "$SIM/calls" || fail "health not verified"
 [ "$(stat -c %a "$SIM/root/.env")" = 600 ] || fail ".env lost its 0600 mode"
+openssl verify -CAfile "$SIM/root/data/redis-tls/ca.crt" "$SIM/root/data/redis-tls/redis.crt" >/dev/null ||
+  fail "no Redis TLS certificate signed by the CA the Next.js API trusts"
+grep -q -- '--entrypoint chown -v .*/data/redis-tls:/redis-tls redis redis:redis /redis-tls/redis.key' "$SIM/calls" ||
+  fail "the Redis TLS key was not handed to the redis user"
+[ "$(line_of 'redis:redis')" -lt "$(line_of 'up -d --wait')" ] || fail "Redis started before its certificate"
 
 # When a broken image is deployed, then the previous one is rolled out again and the deploy fails.
 : >"$SIM/calls"
@@ -83,6 +89,12 @@ out=$("$scripts/first-deploy.sh" wearon.example.com 2>&1) && fail "accepted an .
 [[ $out == *"lacks: OPENAI_API_KEY"* ]] || fail "unclear message: $out"
 echo "OPENAI_API_KEY=sk-dummy" >>"$SIM/root/.env"
 out=$("$scripts/first-deploy.sh" other.example.com 2>&1) && fail "accepted a DOMAIN other than .env's"
+
+# When .env publishes Redis's TLS port on every interface, then first-deploy refuses.
+echo "REDIS_TLS_BIND=0.0.0.0" >>"$SIM/root/.env"
+out=$("$scripts/first-deploy.sh" wearon.example.com 2>&1) && fail "accepted REDIS_TLS_BIND=0.0.0.0"
+[[ $out == *"REDIS_TLS_BIND=0.0.0.0: give one private address"* ]] || fail "unclear message: $out"
+sed -i '/^REDIS_TLS_BIND=/d' "$SIM/root/.env"
 
 # renew-certs renews through certbot's webroot, then reloads nginx after checking its config.
 : >"$SIM/calls"
