@@ -1,8 +1,12 @@
 # shellcheck shell=bash
 # Shared by first-deploy.sh, deploy.sh and renew-certs.sh (sourced, never run). The deploy
-# directory on the VPS holds docker-compose.prod.yml, ops/ (both copied by CD), .env and data/.
-
-DEPLOY_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+# directory on the VPS holds docker-compose.prod.yml, ops/, .env and data/.
+#
+# CONFIG_DIR holds the configuration these scripts came with (docker-compose.prod.yml and ops/
+# beside them). It is the deploy directory itself, unless CD runs deploy.sh from its staging copy
+# (data/deploy/incoming) with WEARON_DEPLOY_DIR naming the deploy directory.
+CONFIG_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+DEPLOY_DIR=$(cd "${WEARON_DEPLOY_DIR:-$CONFIG_DIR}" && pwd)
 ENV_FILE="$DEPLOY_DIR/.env"
 # Every variable docker-compose.prod.yml requires (it fails on a missing one too, less readably).
 REQUIRED_VARS=(IMAGE DOMAIN LETSENCRYPT_EMAIL REDIS_PASSWORD REDIS_APP_PASSWORD SUPABASE_URL

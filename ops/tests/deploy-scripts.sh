@@ -33,7 +33,9 @@ cat >"$SIM/bin/docker" <<'EOF'
 echo "$*" | sed 's/.*--env-file [^ ]* //' >>"$SIM/calls"
 image=$(grep '^IMAGE=' "$SIM/root/.env" | tail -n 1)
 case "$*" in
-  *"up -d --wait"*"--no-deps api-1"*) [[ $image != *bad* ]] ;;
+  *"up -d --wait"*"--no-deps api-1"*)
+    echo "loki.yml in force: $(tail -n 1 "$SIM/root/ops/loki/loki.yml")" >>"$SIM/calls"
+    [[ $image != *bad* ]] ;;
   *"certbot certonly"*)
     mkdir -p "$SIM/root/data/letsencrypt/live/wearon"
     echo cert >"$SIM/root/data/letsencrypt/live/wearon/fullchain.pem" ;;
@@ -73,6 +75,32 @@ grep -q -- '--entrypoint chown -v .*/data/redis-tls:/redis-tls redis redis:redis
 if "$scripts/deploy.sh" ghcr.io/example/wearon-worker:sha-bad 2>/dev/null; then fail "bad deploy succeeded"; fi
 [ "$(image)" = ghcr.io/example/wearon-worker:sha-new ] || fail "no rollback to the previous image"
 [ "$(grep -c -- '--no-deps api-1' "$SIM/calls")" = 2 ] || fail "rollback did not re-roll api-1"
+
+# Given a release staged as CD stages it (data/deploy/incoming, its deploy.sh run from there),
+# when it deploys, then its ops/ is installed, files rewritten in place (a running container's
+# bind mount keeps seeing the file); and when the next release's image is bad, then the previous
+# image and the previous ops/ are rolled out again, and the deploy fails.
+incoming="$SIM/root/data/deploy/incoming"
+stage() {
+  rm -rf "$incoming"
+  mkdir -p "$incoming"
+  cp -r "$REPO/ops" "$REPO/docker-compose.prod.yml" "$incoming/"
+  echo "# $1" >>"$incoming/ops/loki/loki.yml"
+}
+staged_deploy() { WEARON_DEPLOY_DIR="$SIM/root" "$incoming/ops/scripts/deploy.sh" "$1" 2>/dev/null; }
+stage release-1
+staged_deploy ghcr.io/example/wearon-worker:sha-r1 || fail "staged deploy failed"
+grep -q "# release-1" "$SIM/root/ops/loki/loki.yml" || fail "the staged ops/ was not installed"
+inode=$(stat -c %i "$SIM/root/ops/loki/loki.yml")
+stage release-2
+: >"$SIM/calls"
+if staged_deploy ghcr.io/example/wearon-worker:sha-bad; then fail "bad staged deploy succeeded"; fi
+[ "$(image)" = ghcr.io/example/wearon-worker:sha-r1 ] || fail "no rollback to the previous image"
+[ "$(tail -n 1 "$SIM/root/ops/loki/loki.yml")" = "# release-1" ] || fail "the previous ops/ was not restored"
+[ "$(grep 'loki.yml in force' "$SIM/calls" | cut -d: -f2- | tr -d '\n')" = " # release-2 # release-1" ] ||
+  fail "the rollback did not roll out the previous configuration: $(grep 'loki.yml in force' "$SIM/calls")"
+[ "$(stat -c %i "$SIM/root/ops/loki/loki.yml")" = "$inode" ] ||
+  fail "loki.yml was replaced, not rewritten: a running container would keep the old file"
 
 # When first-deploy runs twice, then the certificate is obtained once and one cron job exists.
 : >"$SIM/calls"
