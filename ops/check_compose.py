@@ -37,6 +37,11 @@ TASK_LIMIT_S = 300
 #: The only port besides Nginx's that leaves the host: Redis's TLS port, for the Next.js API.
 REDIS_TLS_PORT = 6380
 REDIS_CONF_DIR = "/usr/local/etc/redis"
+#: Third-party images left by tag, each with the reason in docker-compose.prod.yml: no digest
+#: could be looked up when they were pinned. Every other one is pinned by digest.
+BY_TAG = {"certbot/certbot", "grafana/alloy", "ghcr.io/optiop/grafana-whatsapp-webhook"}
+#: Ours: a tag per commit (sha-<commit>), never reused.
+OUR_IMAGE = re.compile(r"^ghcr\.io/[^/]+/wearon-worker:sha-[0-9a-f]{7,40}$")
 
 
 def seconds(duration: str | None) -> float:
@@ -69,9 +74,20 @@ def problems(config: dict[str, Any]) -> list[str]:
         depends = services.get(name, {}).get("depends_on", {})
         if depends.get("redis", {}).get("condition") != "service_healthy":
             found.append(f"{name}: must wait for a healthy redis")
+    found += [f"{name}: {p}" for name, svc in services.items() if (p := image_problem(svc.get("image", "")))]
     found += redis_problems(services.get("redis", {}))
     found += settings_problems(services, setting_names(), example_names((ROOT / ".env.example").read_text()))
     return found
+
+
+def image_problem(image: str) -> str:
+    """Pinned by digest, or one of BY_TAG with a version tag; never :latest or no tag at all."""
+    if OUR_IMAGE.match(image) or "@sha256:" in image:
+        return ""
+    name, _, tag = image.rpartition(":") if ":" in image.split("/")[-1] else (image, "", "")
+    if name in BY_TAG and tag and tag != "latest":
+        return ""
+    return f"image {image} is not pinned by digest"
 
 
 def redis_problems(redis: dict[str, Any]) -> list[str]:

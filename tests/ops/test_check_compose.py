@@ -69,3 +69,19 @@ def test_redis_may_publish_nothing_but_its_tls_port(resolved: dict[str, Any]) ->
     config = copy.deepcopy(resolved)
     config["services"]["redis"]["ports"].append(json.loads('{"target": 6379, "published": "6379"}'))
     assert any("publishes 6379" in p for p in check_compose.problems(config))
+
+
+@pytest.mark.parametrize(
+    "image",
+    [
+        "redis:7.4-alpine",
+        "ghcr.io/optiop/grafana-whatsapp-webhook:latest",
+        "grafana/alloy",
+        "nginx:latest",
+        "ghcr.io/example/wearon-worker:main",
+    ],
+)
+def test_an_image_that_is_not_pinned_is_refused(resolved: dict[str, Any], image: str) -> None:
+    config = copy.deepcopy(resolved)
+    config["services"]["nginx"]["image"] = image
+    assert f"nginx: image {image} is not pinned by digest" in check_compose.problems(config)
