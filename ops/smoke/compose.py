@@ -69,8 +69,8 @@ def command(service: dict[str, Any], key: str) -> list[str]:
     return [unescape(word) for word in service.get(key) or []]
 
 
-def services_of_image(config: dict[str, Any], image: str) -> list[str]:
-    return sorted(name for name, svc in config["services"].items() if svc.get("image") == image)
+def services_of_image(services: dict[str, Any], image: str) -> list[str]:
+    return sorted(name for name, svc in services.items() if svc.get("image") == image)
 
 
 def environment(service: dict[str, Any]) -> dict[str, str]:
