@@ -87,9 +87,12 @@ def wait_healthy(container: sandbox.Container, test: list[str], timeout_s: float
 
 def stop(container: sandbox.Container, result: Result, grace_s: float) -> None:
     """`docker stop`, then: did it end by itself in time, with no error on the way out?"""
-    was_running, logged = container.alive(), len(container.output())
+    if not container.alive():  # it ended by itself: nothing to stop
+        result.exit_code = container.process.returncode
+        return
+    logged = len(container.output())
     result.exit_code, result.stopped_after_s = container.stop(grace_s)
-    if result.problem or not was_running:
+    if result.problem:
         return
     last_words = container.output()[logged:]
     if result.exit_code not in CLEAN_EXITS:

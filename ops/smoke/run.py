@@ -114,8 +114,8 @@ def report(results: list[Result]) -> int:
 def _timing(r: Result) -> str:
     after = r.healthy_after_s
     healthy = f"not {r.event.split()[0]}" if after is None else f"{r.event} {after:5.1f} s"
-    if r.stopped_after_s is None:
-        return healthy
-    if after is None and r.exit_code not in (0, None):
-        return f"{healthy}  crashed: exit {r.exit_code}"
-    return f"{healthy}  SIGTERM -> exit {r.exit_code} after {r.stopped_after_s:4.1f} s"
+    if r.stopped_after_s is not None:
+        return f"{healthy}  SIGTERM -> exit {r.exit_code} after {r.stopped_after_s:4.1f} s"
+    if r.exit_code is not None and r.event == "healthy after":
+        return f"{healthy}  ended by itself: exit {r.exit_code}"
+    return healthy

@@ -95,13 +95,16 @@ class Container:
         return address
 
     def exec(self, argv: list[str], *, timeout: float) -> subprocess.CompletedProcess[str]:
-        """`docker exec`: argv inside the container, as its user, with its environment."""
+        """`docker exec`: argv inside the container, as its user, with its environment, in its
+        working directory (changed to once inside: the path may exist only in its mounts)."""
         enter = ["nsenter", f"--target={self.init_pid}", "--net", "--mount", "--pid"]
-        enter.append(f"--wd={self.spec.workdir}")
         drop = ["setpriv", f"--reuid={self.spec.uid}", f"--regid={self.spec.gid}", "--clear-groups"]
         env = [f"{k}={v}" for k, v in self.spec.env.items()]
         return subprocess.run(
-            [*enter, *drop, "env", "-i", *env, *argv], capture_output=True, text=True, timeout=timeout
+            [*enter, *drop, "env", "-i", f"--chdir={self.spec.workdir}", *env, *argv],
+            capture_output=True,
+            text=True,
+            timeout=timeout,
         )
 
     def alive(self) -> bool:

@@ -57,6 +57,7 @@ def redis_spec(svc: dict[str, Any], work: Path) -> tuple[sandbox.Spec, Path]:
     ca = redis_tls(Path(paths[REDIS_TLS_DIR]), svc["ports"][0]["host_ip"], uid)
     argv = compose.command(svc, "entrypoint") + compose.command(svc, "command")
     env = {"PATH": DEFAULT_PATH, **compose.environment(svc)}
+    shadows, keep = reachable([str(ROOT)])  # its configuration is mounted from ops/redis
     spec = sandbox.Spec(
         "redis",
         [compose.translate(a, paths) for a in argv],
@@ -65,6 +66,8 @@ def redis_spec(svc: dict[str, Any], work: Path) -> tuple[sandbox.Spec, Path]:
         gid,
         compose.translate(REDIS_WORKDIR, paths),
         read_only=[str(ROOT)],
+        shadows=shadows,
+        keep=keep,
         volumes=volumes,
     )
     return spec, ca
