@@ -14,20 +14,16 @@ from collections.abc import Iterator
 import pytest
 import redis
 
+from tests.helpers.asgi import serve
+from tests.helpers.images import image_app
+from tests.helpers.processes import pid_alive
+from wearon import bootstrap
+from wearon.settings import Settings
+
 REDIS_BASE = "redis://127.0.0.1:6379"
 SLOTS = range(15, 7, -1)
 LOCK_KEY = "wearon:test-session-lock"
 LOCK_TTL_S = 3 * 3600
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def _claim_slot() -> int:
@@ -35,7 +31,7 @@ def _claim_slot() -> int:
     for slot in SLOTS:
         client = redis.Redis.from_url(f"{REDIS_BASE}/{slot}")
         holder = client.get(LOCK_KEY)
-        if holder is not None and _pid_alive(int(holder)):
+        if holder is not None and pid_alive(int(holder)):
             continue
         client.set(LOCK_KEY, os.getpid(), ex=LOCK_TTL_S)
         atexit.register(client.delete, LOCK_KEY)
@@ -48,10 +44,10 @@ os.environ["WEARON_TEST_SLOT"] = str(_SLOT)  # subprocesses of this session use 
 TEST_REDIS_URL = f"{REDIS_BASE}/{_SLOT}"
 TEST_PG_DSN = f"postgresql://postgres@127.0.0.1:5432/wearon_test_{_SLOT}"
 
-# The broker is declared when wearon.actors is imported, from the environment: point it at the
-# test database before any test module imports it.
+TEST_NAMESPACE = "wearon-test"
+# Processes the tests start read their settings from the environment: the test database by default.
 os.environ.setdefault("REDIS_URL", TEST_REDIS_URL)
-os.environ.setdefault("DRAMATIQ_NAMESPACE", "wearon-test")
+os.environ.setdefault("DRAMATIQ_NAMESPACE", TEST_NAMESPACE)
 
 
 def flush(client: redis.Redis) -> None:
@@ -69,3 +65,17 @@ def redis_client() -> Iterator[redis.Redis]:
     yield client
     flush(client)
     client.close()
+
+
+@pytest.fixture(scope="session")
+def images_url() -> Iterator[str]:
+    """Small input photos over HTTP (tests/actors serves full-size ones under the same name)."""
+    with serve(image_app(small=True)) as url:
+        yield url
+
+
+@pytest.fixture(scope="session")
+def messaging() -> bootstrap.Messaging:
+    """Dramatiq's broker on the test database, with every actor declared, as a worker has them."""
+    settings = Settings(_env_file=None, redis_url=TEST_REDIS_URL, dramatiq_namespace=TEST_NAMESPACE)  # type: ignore[call-arg]
+    return bootstrap.build_messaging(settings)

@@ -1,38 +1,82 @@
-"""Wiring: the one place that turns settings into adapters.
+"""Wiring: the one place that turns settings into objects.
+
+Every entry point reads the settings once and hands them here: the worker and the scheduler
+(`wearon.worker.setup`), the bridge (`wearon.bridge.__main__`) and the API (its lifespan). Nothing
+is built when a module is imported.
 
 Supabase when SUPABASE_URL is set, else the embedded backend (SQLite + local files);
-OpenAI when OPENAI_API_KEY is set, else the local development stand-in provider.
+OpenAI when OPENAI_API_KEY is set, else the local development stand-in provider;
+RabbitMQ when the broker URL is amqp(s)://, else Dramatiq's Redis broker.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from contextlib import AsyncExitStack
 from dataclasses import dataclass
+from typing import Any
+from uuid import UUID
 
+import dramatiq
 import redis
+import redis.asyncio
+from dramatiq.brokers.rabbitmq import RabbitmqBroker
+from dramatiq.errors import BrokerConnectionError
+from dramatiq.middleware import (
+    AgeLimit,
+    Callbacks,
+    CurrentMessage,
+    Middleware,
+    Pipelines,
+    ShutdownNotifications,
+    TimeLimit,
+)
+from dramatiq.middleware.prometheus import Prometheus
+from periodiq import PeriodiqMiddleware
+from redis.backoff import NoBackoff
+from redis.retry import Retry
+from starlette.concurrency import run_in_threadpool
 
+from wearon.actors import generation, maintenance, refunds, runtime
+from wearon.actors.broker import (
+    HEARTBEAT_TIMEOUT_MS,
+    MAINTENANCE_CHANCE,
+    MAX_RETRIES,
+    DurableRetries,
+    PipelinedRedisBroker,
+    enqueue_until_sent,
+    pipelined,
+    should_retry,
+)
+from wearon.actors.middleware.log_context import LogContext
+from wearon.actors.middleware.refund import RefundOnFinalFailure
 from wearon.adapters.blobs.local import LocalBlobStore, load_or_create_key
 from wearon.adapters.download import SafeDownloader
 from wearon.adapters.local_provider import LocalCompositeProvider
 from wearon.adapters.openai_images import OpenAIImageProvider
 from wearon.adapters.rate_gate import ProviderRateGate
 from wearon.adapters.store.sqlite import SqliteSessionStore
-from wearon.generation import GenerationService
-from wearon.ports import BlobStore, ImageProvider, SessionStore
+from wearon.bridge.bridge import Bridge
+from wearon.bridge.depths import DepthReporter
+from wearon.domain.failure import FailureReason
+from wearon.domain.task import Channel, GenerationTask
+from wearon.log import configure_logging
+from wearon.ports import BlobStore, BodyDetector, ImageFetcher, ImageProvider, SessionStore
+from wearon.services import Services
+from wearon.services.generation import GenerationService
+from wearon.services.sizing import SizeEstimator
 from wearon.settings import Settings
 
 #: Short socket timeouts: a Redis outage must make callers fail fast and retry, not hang.
 REDIS_TIMEOUT_S = 5.0
 #: Every command we send is short (no blocking reads but the bridge's 1 s BLMOVE).
 REDIS_MAX_CONNECTIONS = 32
+#: The API's /health must answer in well under 200 ms with Redis down: connect and read time out
+#: fast, and a failed ping is not retried.
+API_REDIS_TIMEOUT_S = 0.1
 
 
-@dataclass(frozen=True)
-class Services:
-    settings: Settings
-    redis: redis.Redis
-    store: SessionStore
-    blobs: BlobStore
-    generation: GenerationService
+# --- the worker's services ---------------------------------------------------------------------
 
 
 def redis_client(settings: Settings) -> redis.Redis:
@@ -53,14 +97,14 @@ def redis_client(settings: Settings) -> redis.Redis:
 def build_services(settings: Settings) -> Services:
     client = redis_client(settings)
     store, blobs = build_storage(settings)
-    generation = GenerationService(
+    generation_service = GenerationService(
         store=store,
         blobs=blobs,
         provider=build_provider(settings, client),
         fetcher=build_fetcher(settings),
         signed_url_ttl_s=settings.signed_url_ttl_s,
     )
-    return Services(settings=settings, redis=client, store=store, blobs=blobs, generation=generation)
+    return Services(settings=settings, redis=client, store=store, blobs=blobs, generation=generation_service)
 
 
 def build_storage(settings: Settings) -> tuple[SessionStore, BlobStore]:
@@ -116,3 +160,159 @@ def secrets_of(settings: Settings) -> list[str]:
         if password:
             found.append(str(password))
     return found
+
+
+# --- Dramatiq: the broker and the actors declared on it -------------------------------------------
+
+
+@dataclass(frozen=True)
+class Actors:
+    generate: dramatiq.Actor[Any, Any]
+    refund_session: dramatiq.Actor[Any, Any]
+    sweep_stuck_sessions: dramatiq.Actor[Any, Any]
+
+
+@dataclass(frozen=True)
+class Messaging:
+    broker: dramatiq.Broker
+    actors: Actors
+
+
+def setup_worker(settings: Settings) -> Messaging:
+    """A worker (or scheduler) process: the global broker with every actor, and the services the
+    actors build on first use, after Dramatiq has forked the process."""
+    runtime.configure(lambda: build_services(settings))
+    return build_messaging(settings)
+
+
+def build_messaging(settings: Settings) -> Messaging:
+    """Dramatiq's global broker, with our middleware and every actor declared on it."""
+    broker = _broker(settings, _middleware(settings))
+    dramatiq.set_broker(broker)
+    refund_session = _declare(broker, refunds.refund_session, refunds.OPTIONS)
+
+    def defer_refund(channel: Channel, session_id: UUID, reason: FailureReason) -> None:
+        enqueue_until_sent(broker, refund_session.message(channel.value, str(session_id), reason.value))
+
+    # Last in the stack; added once the refund actor it hands deferred refunds to exists.
+    broker.add_middleware(RefundOnFinalFailure(lambda: runtime.services().store, defer_refund))
+    actors = Actors(
+        generate=_declare(broker, generation.generate, generation.OPTIONS),
+        refund_session=refund_session,
+        sweep_stuck_sessions=_declare(broker, maintenance.sweep_stuck_sessions, maintenance.OPTIONS),
+    )
+    return Messaging(broker, actors)
+
+
+def _declare(
+    broker: dramatiq.Broker, fn: Callable[..., None], options: dict[str, Any]
+) -> dramatiq.Actor[Any, Any]:
+    return dramatiq.actor(broker=broker, **options)(fn)
+
+
+def _middleware(settings: Settings) -> list[Middleware]:
+    def configure_worker_logging() -> None:
+        configure_logging("worker", level=settings.log_level, secrets=secrets_of(settings))
+
+    return [
+        Prometheus(),
+        AgeLimit(),
+        TimeLimit(time_limit=settings.task_time_limit_s * 1000),
+        ShutdownNotifications(),
+        Callbacks(),
+        Pipelines(),
+        CurrentMessage(),
+        DurableRetries(max_retries=MAX_RETRIES, retry_when=should_retry),
+        PeriodiqMiddleware(skip_delay=30),
+        LogContext(configure_worker_logging),
+    ]
+
+
+def _broker(settings: Settings, middleware: list[Middleware]) -> dramatiq.Broker:
+    url = settings.effective_broker_url
+    if url.startswith(("amqp://", "amqps://")):
+        return RabbitmqBroker(url=url, middleware=middleware)
+    return PipelinedRedisBroker(
+        url=url,
+        namespace=settings.dramatiq_namespace,
+        heartbeat_timeout=HEARTBEAT_TIMEOUT_MS,
+        maintenance_chance=MAINTENANCE_CHANCE,
+        middleware=middleware,
+    )
+
+
+# --- the bridge ----------------------------------------------------------------------------------
+
+
+def build_bridge(settings: Settings) -> tuple[Bridge, DepthReporter]:
+    """The bridge from the Next.js API's list into Dramatiq, and its queue-depth reporter."""
+    messaging = build_messaging(settings)
+    generate = messaging.actors.generate
+    client = redis_client(settings)
+    store, _ = build_storage(settings)
+
+    def enqueue(task: GenerationTask) -> None:
+        generate.send(task.model_dump(mode="json"))
+
+    bridge = Bridge(
+        client,
+        enqueue=enqueue,
+        refund=lambda channel, session_id, reason: store.fail_and_refund(
+            channel, session_id, reason.user_message
+        ),
+        batch=lambda: pipelined(messaging.broker),
+        bridge_id=settings.bridge_id,
+        broker_errors=(BrokerConnectionError,),
+    )
+    return bridge, DepthReporter(client, messaging.broker, bridge_id=settings.bridge_id)
+
+
+# --- the size API -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ApiResources:
+    redis: redis.asyncio.Redis
+    estimator: SizeEstimator
+
+
+async def open_api_resources(
+    settings: Settings,
+    owned: AsyncExitStack,
+    *,
+    detector: BodyDetector | None = None,
+    fetcher: ImageFetcher | None = None,
+    client: redis.asyncio.Redis | None = None,
+) -> ApiResources:
+    """The API's pose models (loaded once, here), Redis client and estimator. Pieces may be given
+    (tests share one loaded pose pool across apps); whatever is opened here is closed by `owned`."""
+    detector = detector or await _load_poses(owned)
+    client = client or _api_redis(settings, owned)
+    estimator = SizeEstimator(fetcher=fetcher or _api_fetcher(settings, owned), detector=detector)
+    return ApiResources(redis=client, estimator=estimator)
+
+
+async def _load_poses(owned: AsyncExitStack) -> BodyDetector:
+    from wearon.adapters.pose import PosePool  # MediaPipe and OpenCV: only the API process needs them
+
+    pool = PosePool()
+    await run_in_threadpool(pool.load)
+    owned.push_async_callback(run_in_threadpool, pool.close)
+    return pool
+
+
+def _api_redis(settings: Settings, owned: AsyncExitStack) -> redis.asyncio.Redis:
+    client = redis.asyncio.Redis.from_url(
+        settings.redis_url,
+        socket_timeout=API_REDIS_TIMEOUT_S,
+        socket_connect_timeout=API_REDIS_TIMEOUT_S,
+        retry=Retry(NoBackoff(), retries=0),
+    )
+    owned.push_async_callback(client.aclose)
+    return client
+
+
+def _api_fetcher(settings: Settings, owned: AsyncExitStack) -> ImageFetcher:
+    downloader = build_fetcher(settings)
+    owned.callback(downloader.close)
+    return downloader

@@ -12,11 +12,12 @@
     ├── InfrastructureError    our own storage or database failed (held and retried, bounded)
     ├── SessionNotFound        the session row a task names does not exist
     ├── BodyNotDetected        a size-estimate photo does not show a measurable full body
+    ├── InvalidSizeChart       a size chart that cannot be used (overlapping, unordered, too long)
     ├── BlobPathRejected       a storage path that could leave its folder (a caller's bug)
     └── LinkRejected           a local /files link that must not be served
 
-What happens next (retry, fail, refund) is decided from these types in one place:
-`wearon.domain.policy`.
+What happens next (retry, fail, refund) is decided from these types in one place,
+`wearon.domain.policy`, which also names the failure (`wearon.domain.failure.FailureReason`).
 """
 
 from __future__ import annotations
@@ -24,9 +25,6 @@ from __future__ import annotations
 
 class WearOnError(Exception):
     """Root of every deliberate wearon error."""
-
-    #: Safe to show an end user; never contains internals or secrets.
-    user_message = "The generation failed. Your credit has been refunded."
 
 
 class ConfigError(WearOnError):
@@ -45,8 +43,6 @@ class InvalidTask(WearOnError):
 class ImageRejected(WearOnError):
     """An input image was refused; `code` is stable and machine-readable."""
 
-    user_message = "One of the images could not be used. Your credit has been refunded."
-
     def __init__(self, code: str, message: str) -> None:
         super().__init__(message)
         self.code = code
@@ -63,10 +59,7 @@ class ProviderRateLimited(ProviderError):
 
 
 class ModerationBlocked(ProviderError):
-    user_message = (
-        "This image or prompt was blocked by the content safety filter. "
-        "Please try different photos. Your credit has been refunded."
-    )
+    pass
 
 
 class ProviderUnavailable(ProviderError):
@@ -91,6 +84,10 @@ class BodyNotDetected(WearOnError):
     def __init__(self, code: str, message: str) -> None:
         super().__init__(message)
         self.code = code
+
+
+class InvalidSizeChart(WearOnError):
+    """A size chart (a merchant's own, given in a request) that cannot be used; the message says why."""
 
 
 class BlobPathRejected(WearOnError):

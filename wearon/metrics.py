@@ -6,7 +6,12 @@ objects write to the shared multiprocess directory that Dramatiq's exposition se
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 from prometheus_client import Counter, Gauge, Histogram
+
+from wearon.domain.failure import FailureReason
+from wearon.domain.task import Channel
 
 _LATENCY_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 20, 30, 45, 60, 90, 120, 300)
 
@@ -64,3 +69,20 @@ API_HEALTH_OK = Gauge(
     "1 while /health answers ok (model loaded, Redis up), 0 while degraded.",
     multiprocess_mode="liveall",
 )
+
+
+def record_outcome(
+    channel: Channel, failed: FailureReason | None = None, *, created_at: datetime | None = None
+) -> None:
+    """The one place a worker counts a generation's end: completed (aged from `created_at`, the
+    LPUSH), or failed for a reason, its credit refunded; called once per session, by whoever
+    refunded. (The stuck-session sweep counts its own, STUCK_SWEPT; the bridge's invalid payloads
+    are BRIDGE_INVALID.)"""
+    if failed is not None:
+        GENERATIONS.labels(channel=channel.value, outcome="failed", reason=failed.value).inc()
+        CREDITS_REFUNDED.labels(channel=channel.value).inc()
+        return
+    GENERATIONS.labels(channel=channel.value, outcome="completed", reason="").inc()
+    if created_at is not None:
+        age_s = (datetime.now(UTC) - created_at).total_seconds()
+        GENERATION_SECONDS.labels(channel=channel.value).observe(max(age_s, 0.0))

@@ -1,4 +1,5 @@
-"""The boundaries of the worker: each is a Protocol with a real adapter and a fake of ours.
+"""Every boundary of the use cases (`wearon.services`): each is a Protocol with a real adapter and
+a fake of ours.
 
 The adapters live in `wearon.adapters`; `wearon.bootstrap` picks them from the settings.
 """
@@ -8,7 +9,10 @@ from __future__ import annotations
 from typing import Protocol
 from uuid import UUID
 
+from PIL import Image
+
 from wearon.domain.session import ClaimOutcome
+from wearon.domain.sizing import View
 from wearon.domain.task import Channel
 
 
@@ -65,3 +69,18 @@ class ImageFetcher(Protocol):
     """Fetches an untrusted URL safely; raises ImageRejected when it must not or cannot."""
 
     def fetch(self, url: str) -> bytes: ...
+
+
+class BodyDetector(Protocol):
+    """Finds the person in a photo: each view (the photo, its mirror) as landmarks and a mask."""
+
+    #: The longest side the detector looks at; a larger photo may be decoded at about this size.
+    max_side: int
+
+    @property
+    def loaded(self) -> bool: ...
+
+    async def detect_views(self, image: Image.Image) -> list[View]:
+        """The photo and its mirror image, each a BodyScan or the reason it shows no body; raises
+        BodyNotDetected when the photo as a whole cannot be measured (too small)."""
+        ...

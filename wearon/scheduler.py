@@ -1,5 +1,5 @@
-"""`python -m wearon.scheduler`: periodiq's scheduler for `wearon.actors`, with our JSON logs and
-its metrics port. Equivalent to `periodiq wearon.actors` plus the observability every process has.
+"""`python -m wearon.scheduler`: periodiq's scheduler for our actors, with our JSON logs and its
+metrics port. Equivalent to `periodiq wearon.worker:setup` plus the observability every process has.
 
 Run exactly one: a second one is harmless (each tick runs once) but pointless.
 """
@@ -18,7 +18,7 @@ def main() -> int:
     settings = load_settings()
     configure_logging("scheduler", level=settings.log_level, secrets=secrets_of(settings))
     start_http_server(settings.scheduler_metrics_port)
-    args = periodiq.make_argument_parser().parse_args(["wearon.actors"])
+    args = periodiq.make_argument_parser().parse_args(["wearon.worker:setup"])
     return int(periodiq.main(args))
 
 

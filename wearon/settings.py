@@ -15,6 +15,8 @@ from urllib.parse import urlsplit
 from pydantic import Field, SecretStr, ValidationError, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from wearon.validation import describe
+
 DEFAULT_OPENAI_BASE_URL = "https://api.openai.com/v1"
 
 
@@ -30,7 +32,7 @@ class Settings(BaseSettings):
 
     supabase_url: str = ""
     supabase_service_role_key: SecretStr | None = None
-    supabase_bucket: str = "generations"
+    supabase_bucket: str = "images"
 
     openai_api_key: SecretStr | None = None
     openai_base_url: str = DEFAULT_OPENAI_BASE_URL
@@ -96,12 +98,4 @@ def load_settings() -> Settings:
     try:
         return Settings()
     except ValidationError as exc:
-        sys.exit(f"wearon: invalid configuration: {_describe(exc)}")
-
-
-def _describe(exc: ValidationError) -> str:
-    parts = []
-    for err in exc.errors(include_input=False, include_url=False):
-        name = "_".join(str(p) for p in err["loc"]).upper()
-        parts.append(f"{name}: {err['msg']}" if name else err["msg"])
-    return "; ".join(parts)
+        sys.exit(f"wearon: invalid configuration: {describe(exc, env_names=True)}")

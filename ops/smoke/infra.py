@@ -19,7 +19,14 @@ import psycopg
 from psycopg import sql
 
 SOCKET_DIR = "/var/run/postgresql"
-MIGRATIONS = sorted((Path(__file__).resolve().parents[2] / "supabase" / "migrations").glob("*.sql"))
+ROOT = Path(__file__).resolve().parents[2]
+#: As the tests build theirs (tests/helpers/postgres.py, which cannot be imported here: importing
+#: the tests' conftest claims a Redis database on the machine's Redis, out of this namespace's
+#: reach): the app's schema, then our migrations.
+SCHEMA = [
+    ROOT / "tests" / "fixtures" / "app_database.sql",
+    *sorted((ROOT / "supabase" / "migrations").glob("*.sql")),
+]
 
 
 def dsn(database: str) -> str:
@@ -27,7 +34,7 @@ def dsn(database: str) -> str:
 
 
 class Database:
-    """A database of the contract's migrations, dropped afterwards."""
+    """A database shaped like the app's, with our migrations, dropped afterwards."""
 
     def __init__(self) -> None:
         self.name = f"wearon_smoke_{os.getpid()}"
@@ -35,8 +42,8 @@ class Database:
             admin.execute(sql.SQL("drop database if exists {}").format(sql.Identifier(self.name)))
             admin.execute(sql.SQL("create database {}").format(sql.Identifier(self.name)))
         with closing(psycopg.connect(dsn(self.name), autocommit=True)) as conn:
-            for migration in MIGRATIONS:
-                conn.execute(migration.read_text())
+            for script in SCHEMA:
+                conn.execute(script.read_text())
 
     def drop(self) -> None:
         with closing(psycopg.connect(dsn("postgres"), autocommit=True)) as admin:

@@ -96,16 +96,17 @@ class Container:
 
     def exec(self, argv: list[str], *, timeout: float) -> subprocess.CompletedProcess[str]:
         """`docker exec`: argv inside the container, as its user, with its environment, in its
-        working directory (changed to once inside: the path may exist only in its mounts)."""
+        working directory (changed to once inside: the path may exist only in its mounts); exit
+        124 when it outlives `timeout`."""
         enter = ["nsenter", f"--target={self.init_pid}", "--net", "--mount", "--pid"]
         drop = ["setpriv", f"--reuid={self.spec.uid}", f"--regid={self.spec.gid}", "--clear-groups"]
         env = [f"{k}={v}" for k, v in self.spec.env.items()]
-        return subprocess.run(
-            [*enter, *drop, "env", "-i", f"--chdir={self.spec.workdir}", *env, *argv],
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-        )
+        command = [*enter, *drop, "env", "-i", f"--chdir={self.spec.workdir}", *env, *argv]
+        try:
+            return subprocess.run(command, capture_output=True, text=True, timeout=timeout)
+        except subprocess.TimeoutExpired:
+            # Docker counts a probe that outlives its timeout as failed (and kills it, as run() did).
+            return subprocess.CompletedProcess(command, 124, "", f"timed out after {timeout:g} s")
 
     def alive(self) -> bool:
         return self.process.poll() is None

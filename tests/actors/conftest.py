@@ -21,20 +21,20 @@ from tests.conftest import TEST_REDIS_URL
 from tests.helpers.asgi import serve
 from tests.helpers.backends import SqliteBackend, SupabaseBackend, supabase_backend
 from tests.helpers.images import image_app
-from tests.helpers.postgres import recreate_schema
+from tests.helpers.postgres import build_test_database
 from tests.standins.openai import API_KEY, OpenAIStandIn
-from wearon.actors import broker as wearon_broker
-from wearon.actors import generate, runtime
-from wearon.bootstrap import build_services
+from wearon.actors import runtime
+from wearon.bootstrap import Messaging, build_services
 from wearon.domain.task import Channel
 from wearon.settings import Settings
 
 
 class Backend:
-    """A storage backend seen task by task."""
+    """A storage backend seen task by task (each task has an owner of its own)."""
 
     def __init__(self, inner: SqliteBackend | SupabaseBackend) -> None:
         self.inner = inner
+        self._left: dict[str, int] = {}  # session id -> the owner's balance once its credit was spent
 
     def settings(self) -> dict[str, Any]:
         return self.inner.settings()
@@ -43,6 +43,7 @@ class Backend:
         channel, owner = _owner(task)
         self.inner.set_balance(channel, owner, balance)
         assert self.inner.open_session(channel, UUID(task["session_id"]), owner, task["prompt"])
+        self._left[task["session_id"]] = balance - 1
 
     def session_of(self, task: dict[str, Any]) -> dict[str, Any] | None:
         return self.inner.session(Channel(task["channel"]), UUID(task["session_id"]))
@@ -51,7 +52,15 @@ class Backend:
         return self.inner.balance(*_owner(task))
 
     def refunds(self, task: dict[str, Any]) -> int:
-        return self.inner.refunds(Channel(task["channel"]), UUID(task["session_id"]))
+        """Credits given back for the task: the ledger's count, which the owner's balance (in the
+        app's table) must show too."""
+        ledger = self.inner.refunds(Channel(task["channel"]), UUID(task["session_id"]))
+        if task["session_id"] in self._left:  # (a task whose session the API never opened has no owner)
+            returned = self.balance_of(task) - self._left[task["session_id"]]
+            assert returned == ledger, (
+                f"the ledger has {ledger} refunds, the owner's balance moved by {returned}"
+            )
+        return ledger
 
     def stored(self, path: str) -> bytes | None:
         return self.inner.stored(path)
@@ -64,7 +73,7 @@ def _owner(task: dict[str, Any]) -> tuple[Channel, str]:
 
 @pytest.fixture(scope="session")
 def postgres_schema() -> None:
-    recreate_schema()
+    build_test_database()
 
 
 @pytest.fixture
@@ -80,9 +89,7 @@ def local_backend(tmp_path: Path) -> Backend:
 
 @pytest.fixture(scope="session")
 def standin() -> Iterator[OpenAIStandIn]:
-    stand = OpenAIStandIn(hang_s=30.0)
-    with serve(stand.app) as url:
-        stand.base_url = url + "/v1"
+    with OpenAIStandIn(hang_s=30.0).served() as stand:
         yield stand
 
 
@@ -93,12 +100,12 @@ def images_url() -> Iterator[str]:
 
 
 @pytest.fixture(scope="session")
-def worker_broker() -> dramatiq.Broker:
+def worker_broker(messaging: Messaging) -> dramatiq.Broker:
     # The CLI's process boot arms TimeLimit's watchdog; an in-process Worker must do it itself.
-    for middleware in wearon_broker.middleware:
+    for middleware in messaging.broker.middleware:
         if isinstance(middleware, TimeLimit):
-            middleware.after_process_boot(wearon_broker)
-    return wearon_broker
+            middleware.after_process_boot(messaging.broker)
+    return messaging.broker
 
 
 class Pipeline:
@@ -106,9 +113,15 @@ class Pipeline:
     MAX_RETRIES = 2
 
     def __init__(
-        self, backend: Backend, standin: OpenAIStandIn, images_url: str, client: redis.Redis
+        self,
+        backend: Backend,
+        standin: OpenAIStandIn,
+        images_url: str,
+        client: redis.Redis,
+        broker: dramatiq.Broker,
     ) -> None:
         self.backend, self.standin, self.images_url, self.redis = backend, standin, images_url, client
+        self.broker = broker
 
     def task(
         self,
@@ -123,8 +136,8 @@ class Pipeline:
         return {
             "task_id": str(uuid4()),
             "channel": channel.value,
-            "store_id": f"store-{uuid4().hex[:8]}" if b2b else None,
-            "user_id": None if b2b else f"user-{uuid4().hex[:8]}",
+            "store_id": str(uuid4()) if b2b else None,
+            "user_id": None if b2b else str(uuid4()),
             "session_id": str(uuid4()),
             "image_urls": urls or [self.images_url + p for p in paths],
             "prompt": f"{prompt} #{uuid4().hex[:6]}",  # unique: the stand-in counts calls per prompt
@@ -152,7 +165,7 @@ class Pipeline:
         self.send(task)
 
     def send(self, task: dict[str, Any], options: dict[str, Any] | None = None) -> None:
-        generate.send_with_options(args=(task,), **(options or {}))
+        self.broker.get_actor("generate").send_with_options(args=(task,), **(options or {}))
 
     def wait_for(self, predicate: Callable[[], bool], timeout: float = 15.0) -> None:
         deadline = time.monotonic() + timeout
@@ -173,14 +186,14 @@ class Pipeline:
 
     def drain(self, timeout: float = 15.0) -> None:
         """Wait until the worker has nothing queued, delayed or in hand."""
-        ns = wearon_broker.namespace
+        ns = self.broker.namespace
         self.wait_for(
             lambda: not any(self.redis.hlen(f"{ns}:{q}.msgs") for q in ("generation", "generation.DQ")),
             timeout,
         )
 
     def dead_lettered(self) -> int:
-        return int(self.redis.zcard(f"{wearon_broker.namespace}:generation.XQ"))
+        return int(self.redis.zcard(f"{self.broker.namespace}:generation.XQ"))
 
     def call_times(self, task: dict[str, Any]) -> list[float]:
         return [
@@ -237,7 +250,7 @@ def running_pipeline(
     worker = dramatiq.Worker(worker_broker, worker_threads=8, worker_timeout=100)
     worker.start()
     try:
-        yield Pipeline(backend, standin, images_url, redis_client)
+        yield Pipeline(backend, standin, images_url, redis_client, worker_broker)
     finally:
         worker.stop()
         runtime.install(None)

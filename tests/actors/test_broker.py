@@ -5,16 +5,16 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 import redis
-from dramatiq import Message, Retry
+from dramatiq import Actor, Message, Retry
 from dramatiq.broker import MessageProxy
 from dramatiq.brokers.stub import StubBroker
 from dramatiq.middleware import TimeLimitExceeded
 
 from tests.helpers.processes import TcpProxy
-from wearon.actors import broker, generate
 from wearon.actors.broker import (
     BROKER_AWAY_RETRY_S,
     MAX_RETRIES,
@@ -24,17 +24,30 @@ from wearon.actors.broker import (
     pipelined,
     should_retry,
 )
+from wearon.bootstrap import Messaging
 
 
-def queued(client: redis.Redis) -> list[dict[str, object]]:
+@pytest.fixture
+def broker(messaging: Messaging) -> PipelinedRedisBroker:
+    assert isinstance(messaging.broker, PipelinedRedisBroker)
+    return messaging.broker
+
+
+@pytest.fixture
+def generate(messaging: Messaging) -> Actor[Any, Any]:
+    return messaging.actors.generate
+
+
+def queued(client: redis.Redis, namespace: str = "wearon-test") -> list[dict[str, object]]:
     """The generation queue's messages, oldest first, as Dramatiq stored them."""
-    assert isinstance(broker, PipelinedRedisBroker)
-    queue = f"{broker.namespace}:generation"
+    queue = f"{namespace}:generation"
     ids = client.lrange(queue, 0, -1)
     return [json.loads(client.hget(f"{queue}.msgs", i)) for i in ids]  # type: ignore[arg-type]
 
 
-def test_enqueues_in_a_pipelined_block_are_sent_together_when_it_ends(redis_client: redis.Redis) -> None:
+def test_enqueues_in_a_pipelined_block_are_sent_together_when_it_ends(
+    redis_client: redis.Redis, broker: PipelinedRedisBroker, generate: Actor[Any, Any]
+) -> None:
     with pipelined(broker):
         sent = [generate.send({"n": n}) for n in range(5)]
         assert queued(redis_client) == []  # nothing on the wire yet
@@ -42,7 +55,9 @@ def test_enqueues_in_a_pipelined_block_are_sent_together_when_it_ends(redis_clie
     assert [m["args"] for m in queued(redis_client)] == [[{"n": n}] for n in range(5)]
 
 
-def test_a_block_that_fails_sends_nothing(redis_client: redis.Redis) -> None:
+def test_a_block_that_fails_sends_nothing(
+    redis_client: redis.Redis, broker: PipelinedRedisBroker, generate: Actor[Any, Any]
+) -> None:
     with pytest.raises(RuntimeError), pipelined(broker):
         generate.send({"n": 1})
         raise RuntimeError("the batch broke")
@@ -61,11 +76,12 @@ def test_other_brokers_enqueue_one_by_one() -> None:
 
 
 @pytest.fixture
-def broker_behind_proxy(redis_client: redis.Redis) -> Iterator[tuple[PipelinedRedisBroker, TcpProxy]]:
+def broker_behind_proxy(
+    redis_client: redis.Redis, broker: PipelinedRedisBroker, generate: Actor[Any, Any]
+) -> Iterator[tuple[PipelinedRedisBroker, TcpProxy]]:
     """A broker on the test database that reaches Redis through a proxy we can cut."""
     kwargs = redis_client.connection_pool.connection_kwargs
     proxy = TcpProxy(kwargs["port"])
-    assert isinstance(broker, PipelinedRedisBroker)
     away = PipelinedRedisBroker(
         url=f"redis://127.0.0.1:{proxy.port}/{kwargs['db']}", namespace=broker.namespace
     )
@@ -76,7 +92,9 @@ def broker_behind_proxy(redis_client: redis.Redis) -> Iterator[tuple[PipelinedRe
 
 
 def test_an_enqueue_waits_out_a_broker_outage_instead_of_losing_the_message(
-    redis_client: redis.Redis, broker_behind_proxy: tuple[PipelinedRedisBroker, TcpProxy]
+    redis_client: redis.Redis,
+    broker_behind_proxy: tuple[PipelinedRedisBroker, TcpProxy],
+    generate: Actor[Any, Any],
 ) -> None:
     away, proxy = broker_behind_proxy
     message = generate.message({"n": 1})
@@ -93,7 +111,9 @@ def test_an_enqueue_waits_out_a_broker_outage_instead_of_losing_the_message(
 
 
 def test_a_time_limit_firing_during_the_wait_does_not_drop_the_message(
-    redis_client: redis.Redis, broker_behind_proxy: tuple[PipelinedRedisBroker, TcpProxy]
+    redis_client: redis.Redis,
+    broker_behind_proxy: tuple[PipelinedRedisBroker, TcpProxy],
+    generate: Actor[Any, Any],
 ) -> None:
     # A Redis outage longer than the task's time limit: TimeLimit interrupts the waiting thread.
     away, proxy = broker_behind_proxy
@@ -113,7 +133,9 @@ def test_a_time_limit_firing_during_the_wait_does_not_drop_the_message(
 
 
 def test_a_retry_is_not_dropped_when_the_broker_is_away_at_that_moment(
-    redis_client: redis.Redis, broker_behind_proxy: tuple[PipelinedRedisBroker, TcpProxy]
+    redis_client: redis.Redis,
+    broker_behind_proxy: tuple[PipelinedRedisBroker, TcpProxy],
+    generate: Actor[Any, Any],
 ) -> None:
     # Dramatiq's own Retries logs the failed re-enqueue, swallows it, and the original is then acked.
     away, proxy = broker_behind_proxy

@@ -10,12 +10,14 @@ import time
 from typing import Any
 from uuid import UUID, uuid4
 
+import dramatiq
 import pytest
 
 from tests.actors.conftest import Backend, Pipeline
 from tests.helpers.backends import SupabaseBackend
 from tests.standins.openai import OpenAIStandIn
 from wearon import metrics
+from wearon.actors import generation
 from wearon.domain.task import Channel
 
 
@@ -205,6 +207,7 @@ def test_refund_blocked_by_a_database_outage_is_deferred_until_it_returns(
 ) -> None:
     supabase = backend.inner
     assert isinstance(supabase, SupabaseBackend)
+    before = failures("b2c", "provider_unavailable")
     # Given a generation that will fail, and the database goes away while it is in the provider
     task = pipeline.push(Channel.B2C, "[standin:5xx-always] outage")
     pipeline.wait_for(lambda: standin.count(task["prompt"]) == 1)
@@ -219,6 +222,25 @@ def test_refund_blocked_by_a_database_outage_is_deferred_until_it_returns(
     assert row["status"] == "failed"
     assert backend.refunds(task) == 1
     assert backend.balance_of(task) == pipeline.START_BALANCE
+    # and it is counted once, under the generation's own reason
+    pipeline.wait_for(lambda: failures("b2c", "provider_unavailable") == before + 1)
+
+
+def test_a_renamed_generation_actor_still_refunds(
+    pipeline: Pipeline, backend: Backend, worker_broker: dramatiq.Broker
+) -> None:
+    # Given the generation actor declared under another name, as a rename would leave it
+    renamed = dramatiq.actor(actor_name="generate_v2", broker=worker_broker, **generation.OPTIONS)(
+        generation.generate
+    )
+    task = pipeline.task(Channel.B2C, "[standin:moderation] renamed")
+    backend.open_session(task, pipeline.START_BALANCE)
+    # When its generation fails
+    renamed.send(task)
+    # Then the session is failed and its credit comes back, as under the old name
+    assert pipeline.wait_terminal(task)["status"] == "failed"
+    assert backend.balance_of(task) == pipeline.START_BALANCE
+    assert backend.refunds(task) == 1
 
 
 def test_a_retry_after_the_upload_completes_without_paying_the_provider_again(

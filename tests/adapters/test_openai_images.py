@@ -9,7 +9,6 @@ import pytest
 from PIL import Image
 from pydantic import SecretStr
 
-from tests.helpers.asgi import serve
 from tests.standins.openai import API_KEY, OpenAIStandIn
 from wearon.adapters.openai_images import OpenAIImageProvider
 from wearon.errors import ModerationBlocked, ProviderBadResponse, ProviderRateLimited, ProviderUnavailable
@@ -19,9 +18,8 @@ JPEG = b"\xff\xd8\xff\xe0fake-jpeg-bytes"
 
 @pytest.fixture(scope="module")
 def standin() -> Iterator[tuple[OpenAIStandIn, str]]:
-    stand = OpenAIStandIn(hang_s=5.0)
-    with serve(stand.app) as url:
-        yield stand, url + "/v1"
+    with OpenAIStandIn(hang_s=5.0).served() as stand:
+        yield stand, stand.base_url
 
 
 class Recorder:
@@ -123,9 +121,8 @@ def test_standin_result_is_a_real_image(standin: tuple[OpenAIStandIn, str]) -> N
 
 def test_every_thread_in_flight_reaches_the_provider_at_once() -> None:
     # Given one provider shared by more worker threads than httpx's default pool holds (100)
-    stand = OpenAIStandIn(latency_s=(3.0, 3.0))
-    with serve(stand.app) as url:
-        shared = provider(url + "/v1", Recorder())
+    with OpenAIStandIn(latency_s=(3.0, 3.0)).served() as stand:
+        shared = provider(stand.base_url, Recorder())
         threads = [threading.Thread(target=shared.edit, args=([JPEG], f"in flight {n}")) for n in range(130)]
         for t in threads:
             t.start()

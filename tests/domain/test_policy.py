@@ -2,13 +2,13 @@ from __future__ import annotations
 
 import pytest
 
+from wearon.domain.failure import FailureReason
 from wearon.domain.policy import (
     INFRA_MAX_BACKOFF_S,
     RATE_LIMIT_RETRY_DELAY_S,
     Attempt,
     decide,
     failure_reason,
-    user_message,
 )
 from wearon.errors import (
     ImageRejected,
@@ -63,5 +63,5 @@ def test_reasons_and_user_messages() -> None:
     assert failure_reason(ModerationBlocked("x")) == "moderation_blocked"
     assert failure_reason(ProviderRateLimited("x")) == "provider_rate_limited"
     assert failure_reason(KeyError("x")) == "internal_error"
-    assert "content safety" in user_message("moderation_blocked")
-    assert "refunded" in user_message("internal_error")
+    assert "content safety" in FailureReason.MODERATION_BLOCKED.user_message
+    assert all("refunded" in reason.user_message for reason in FailureReason)

@@ -29,8 +29,7 @@ from tests.conftest import TEST_PG_DSN, TEST_REDIS_URL
 from tests.faults.conftest import FaultStack
 from tests.helpers.asgi import free_port, serve
 from tests.helpers.backends import SupabaseBackend
-from tests.helpers.images import image_app
-from tests.helpers.postgres import recreate_schema
+from tests.helpers.postgres import build_test_database
 from tests.helpers.processes import Proc, wait_until
 from tests.standins.openai import OpenAIStandIn
 from tests.standins.supabase import SupabaseStandIn
@@ -183,23 +182,15 @@ def _pings(client: redis.Redis) -> bool:
         return False
 
 
-@pytest.fixture(scope="module")
-def images_url() -> Iterator[str]:
-    with serve(image_app(small=True)) as url:
-        yield url
-
-
 @pytest.fixture
 def standin() -> Iterator[EchoingOpenAI]:
-    stand = EchoingOpenAI(latency_s=(0.1, 0.2), hang_s=60.0)
-    with serve(stand.app) as url:
-        stand.base_url = url + "/v1"
+    with EchoingOpenAI(latency_s=(0.1, 0.2), hang_s=60.0).served() as stand:
         yield stand
 
 
 @pytest.fixture(scope="module")
 def supabase_module() -> Iterator[SupabaseBackend]:
-    recreate_schema()
+    build_test_database()
     standin = SupabaseStandIn(dsn=TEST_PG_DSN)
     try:
         with serve(EchoingOutage(standin)) as url:

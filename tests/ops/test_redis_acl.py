@@ -18,15 +18,13 @@ import pytest
 import redis
 
 from tests.faults.conftest import FaultStack, started
-from tests.faults.conftest import images_url as images_url
 from tests.faults.conftest import standin as standin
 from tests.helpers.asgi import free_port, serve
 from tests.helpers.backends import SqliteBackend
 from tests.helpers.processes import wait_until
 from tests.standins.openai import OpenAIStandIn
 from wearon import keys
-from wearon.actors.broker import build_broker
-from wearon.bootstrap import redis_client, secrets_of
+from wearon.bootstrap import build_messaging, redis_client, secrets_of
 from wearon.domain.task import Channel
 from wearon.http import create_app
 from wearon.settings import Settings
@@ -123,17 +121,21 @@ def test_a_rediss_url_works_through_our_settings_and_its_password_is_scrubbed(
     assert redis_client(settings).ping()
     assert SERVICE_PASSWORD in secrets_of(settings)
     # The Dramatiq broker: its Lua dispatch script over TLS, under the service user's ACL.
-    broker = build_broker(settings, store=_no_store, defer_refund=_no_refund, configure_logging=_no_logs)
-    queue = f"acl-{uuid4().hex[:8]}"
-    broker.declare_queue(queue)
-    message = dramatiq.Message(queue_name=queue, actor_name="probe", args=(), kwargs={}, options={})
-    broker.enqueue(message)
-    consumer = broker.consume(queue, timeout=1000)
-    received = next(consumer)
-    assert received is not None and received.message_id == message.message_id
-    consumer.ack(received)
-    consumer.close()
-    broker.close()
+    previous = dramatiq.get_broker()
+    broker = build_messaging(settings).broker
+    try:
+        queue = f"acl-{uuid4().hex[:8]}"
+        broker.declare_queue(queue)
+        message = dramatiq.Message(queue_name=queue, actor_name="probe", args=(), kwargs={}, options={})
+        broker.enqueue(message)
+        consumer = broker.consume(queue, timeout=1000)
+        received = next(consumer)
+        assert received is not None and received.message_id == message.message_id
+        consumer.ack(received)
+        consumer.close()
+    finally:
+        broker.close()
+        dramatiq.set_broker(previous)  # build_messaging sets the global one
 
 
 def test_the_api_health_reaches_redis_over_tls(stack_redis: StackRedis) -> None:
@@ -180,15 +182,3 @@ def _outputs(procs: list[Any]) -> str:
 
 class _LoadedDetector:
     loaded = True
-
-
-def _no_store() -> Any:
-    raise AssertionError("no task runs here")
-
-
-def _no_refund(*_: Any) -> None:
-    raise AssertionError("no task runs here")
-
-
-def _no_logs() -> None:
-    return None

@@ -24,14 +24,18 @@ import re
 import threading
 import time
 from collections import Counter
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
+from typing import Self
 
 from PIL import Image
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
+
+from tests.helpers.asgi import serve
 
 FAULT = re.compile(r"\[standin:([a-z0-9-]+)\]")
 API_KEY = "sk-test-standin-key-0123456789"
@@ -59,6 +63,13 @@ class OpenAIStandIn:
                 Route("/_standin/stats", self.stats, methods=["GET"]),
             ]
         )
+
+    @contextmanager
+    def served(self) -> Iterator[Self]:
+        """This stand-in over real HTTP on a free loopback port, `base_url` pointing at it."""
+        with serve(self.app) as url:
+            self.base_url = url + "/v1"
+            yield self
 
     def count(self, marker: str) -> int:
         """Calls whose prompt contained `marker`."""

@@ -1,4 +1,5 @@
-"""Builds the Dramatiq broker, with our middleware stack, from the settings."""
+"""The parts our Dramatiq broker is made of (`wearon.bootstrap` assembles them): a Redis broker
+that can pipeline a batch of enqueues, retries that survive a broker outage, and the retry rule."""
 
 from __future__ import annotations
 
@@ -11,27 +12,11 @@ from typing import Any, cast
 import dramatiq
 import redis
 from dramatiq.broker import MessageProxy
-from dramatiq.brokers.rabbitmq import RabbitmqBroker
 from dramatiq.brokers.redis import RedisBroker
 from dramatiq.errors import BrokerConnectionError
-from dramatiq.middleware import (
-    AgeLimit,
-    Callbacks,
-    CurrentMessage,
-    Pipelines,
-    Retries,
-    ShutdownNotifications,
-    TimeLimit,
-)
-from dramatiq.middleware.prometheus import Prometheus
+from dramatiq.middleware import Retries
 from dramatiq.threading import Interrupt
 from loguru import logger
-from periodiq import PeriodiqMiddleware
-
-from wearon.actors.middleware.log_context import LogContext
-from wearon.actors.middleware.refund import DeferRefund, RefundOnFinalFailure
-from wearon.ports import SessionStore
-from wearon.settings import Settings
 
 #: A safety net only: wearon.domain.policy bounds every retry long before this.
 MAX_RETRIES = 50
@@ -161,35 +146,3 @@ class PipelinedRedisBroker(RedisBroker):
 def pipelined(broker: dramatiq.Broker) -> AbstractContextManager[None]:
     """A batch of enqueues in one round trip where the broker can; one by one elsewhere (RabbitMQ)."""
     return broker.pipelined() if isinstance(broker, PipelinedRedisBroker) else nullcontext()
-
-
-def build_broker(
-    settings: Settings,
-    *,
-    store: Callable[[], SessionStore],
-    defer_refund: DeferRefund,
-    configure_logging: Callable[[], None],
-) -> dramatiq.Broker:
-    middleware = [
-        Prometheus(),
-        AgeLimit(),
-        TimeLimit(time_limit=settings.task_time_limit_s * 1000),
-        ShutdownNotifications(),
-        Callbacks(),
-        Pipelines(),
-        CurrentMessage(),
-        DurableRetries(max_retries=MAX_RETRIES, retry_when=should_retry),
-        PeriodiqMiddleware(skip_delay=30),
-        LogContext(configure_logging),
-        RefundOnFinalFailure(store, defer_refund),
-    ]
-    url = settings.effective_broker_url
-    if url.startswith(("amqp://", "amqps://")):
-        return RabbitmqBroker(url=url, middleware=middleware)
-    return PipelinedRedisBroker(
-        url=url,
-        namespace=settings.dramatiq_namespace,
-        heartbeat_timeout=HEARTBEAT_TIMEOUT_MS,
-        maintenance_chance=MAINTENANCE_CHANCE,
-        middleware=middleware,
-    )

@@ -1,9 +1,11 @@
-"""The generation actor: run the use case, and turn a failure into a retry or a final failure."""
+"""The generation actor: run the use case, and turn a failure into a retry or a final failure.
+
+Declared on the broker by `wearon.bootstrap` with OPTIONS; importing this module declares nothing.
+"""
 
 from __future__ import annotations
 
 import time
-from datetime import UTC, datetime
 from typing import Any
 
 import dramatiq
@@ -13,11 +15,12 @@ from loguru import logger
 from wearon import metrics
 from wearon.actors import runtime
 from wearon.actors.broker import MAX_RETRIES
-from wearon.bootstrap import Services
+from wearon.actors.middleware import TASK_OF
 from wearon.domain.policy import Attempt, decide
 from wearon.domain.session import ClaimOutcome
 from wearon.domain.task import GenerationTask
 from wearon.errors import InfrastructureError, ProviderRateLimited, WearOnError
+from wearon.services import Services
 
 QUEUE = "generation"
 #: Message options that count what our policy has already retried.
@@ -25,8 +28,6 @@ RATE_LIMITED = "wearon_rate_limited"
 INFRA_FAILURES = "wearon_infra_failures"
 
 
-# `throws`: our own errors are expected outcomes, logged by the refund middleware, not tracebacks.
-@dramatiq.actor(queue_name=QUEUE, max_retries=MAX_RETRIES, throws=(WearOnError,))
 def generate(task: dict[str, Any]) -> None:
     job = GenerationTask.model_validate(task)
     message = CurrentMessage.get_current_message()
@@ -40,7 +41,21 @@ def generate(task: dict[str, Any]) -> None:
         _retry_or_raise(exc, job, message, services)
         raise
     if outcome is ClaimOutcome.CLAIMED:
-        _record_completion(job)
+        metrics.record_outcome(job.channel, created_at=job.created_at)
+
+
+def task_of(message: dramatiq.Message[Any]) -> GenerationTask:
+    """The task a `generate` message carries (validated by the bridge; this only reads it)."""
+    return GenerationTask.model_validate(message.args[0])
+
+
+OPTIONS: dict[str, Any] = {
+    "queue_name": QUEUE,
+    "max_retries": MAX_RETRIES,
+    # Our own errors are expected outcomes, logged by the refund middleware, not tracebacks.
+    "throws": (WearOnError,),
+    TASK_OF: task_of,
+}
 
 
 def _retry_or_raise(exc: WearOnError, job: GenerationTask, message: Any, services: Services) -> None:
@@ -70,9 +85,3 @@ def _requeue(job: GenerationTask, token: str, services: Services) -> None:
     except InfrastructureError as exc:
         # The retry re-claims its own processing claim anyway; queued is only what the user sees.
         logger.warning("could not set the session back to queued: {}", exc)
-
-
-def _record_completion(job: GenerationTask) -> None:
-    metrics.GENERATIONS.labels(channel=job.channel.value, outcome="completed", reason="").inc()
-    age = (datetime.now(UTC) - job.created_at).total_seconds()
-    metrics.GENERATION_SECONDS.labels(channel=job.channel.value).observe(max(age, 0.0))

@@ -3,24 +3,26 @@
 There is no clean-up at start: Dramatiq redelivers a dead worker's messages and other
 workers may be mid-task. periodiq has no lock of its own, so each tick runs once per
 minute however many schedulers enqueued it.
+
+Declared on the broker by `wearon.bootstrap` with OPTIONS; importing this module declares nothing.
 """
 
 from __future__ import annotations
 
-import dramatiq
+from typing import Any
+
 from dramatiq.middleware import CurrentMessage
 from loguru import logger
 from periodiq import cron
 
 from wearon import keys, metrics
 from wearon.actors import runtime
-from wearon.domain.policy import user_message
+from wearon.domain.failure import FailureReason
 
 QUEUE = "maintenance"
 LOCK_TTL_S = 300
 
 
-@dramatiq.actor(queue_name=QUEUE, periodic=cron("* * * * *"), max_retries=0, time_limit=55_000)
 def sweep_stuck_sessions() -> None:
     services = runtime.services()
     message = CurrentMessage.get_current_message()
@@ -30,7 +32,17 @@ def sweep_stuck_sessions() -> None:
     if scheduled_at and not services.redis.set(keys.sweep_lock(scheduled_at[:16]), 1, nx=True, ex=LOCK_TTL_S):
         logger.info("sweep for {} already ran", scheduled_at[:16])
         return
-    swept = services.store.sweep_stuck(services.settings.stuck_session_after_s, user_message("stuck"))
+    swept = services.store.sweep_stuck(
+        services.settings.stuck_session_after_s, FailureReason.STUCK.user_message
+    )
     metrics.STUCK_SWEPT.inc(swept)
     if swept:
         logger.warning("failed and refunded {} stuck sessions", swept)
+
+
+OPTIONS: dict[str, Any] = {
+    "queue_name": QUEUE,
+    "periodic": cron("* * * * *"),
+    "max_retries": 0,
+    "time_limit": 55_000,
+}

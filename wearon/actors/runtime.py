@@ -1,30 +1,30 @@
-"""The worker process's services: built on first use from the settings the broker was built
-from, or installed by a test."""
+"""The worker process's services, built on first use (after Dramatiq forked the process) by the
+factory `wearon.bootstrap` configured, or installed by a test."""
 
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 
-from wearon.bootstrap import Services, build_services
-from wearon.settings import Settings
+from wearon.services import Services
 
 _lock = threading.Lock()
-_settings: Settings | None = None
+_factory: Callable[[], Services] | None = None
 _services: Services | None = None
 
 
-def configure(settings: Settings) -> None:
-    global _settings
-    _settings = settings
+def configure(factory: Callable[[], Services]) -> None:
+    global _factory
+    _factory = factory
 
 
 def services() -> Services:
     global _services
     with _lock:
         if _services is None:
-            if _settings is None:
+            if _factory is None:
                 raise RuntimeError("wearon.actors.runtime.configure() was not called")
-            _services = build_services(_settings)
+            _services = _factory()
         return _services
 
 

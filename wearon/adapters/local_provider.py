@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from PIL import Image
 
-from wearon.adapters.images import decode_image, to_jpeg
 from wearon.errors import ModerationBlocked
+from wearon.images import decode_image, to_jpeg
 
 MODERATION_TRIGGER = "[moderation-test]"
 TILE = 512

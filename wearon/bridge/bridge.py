@@ -19,14 +19,14 @@ from redis import Redis, RedisError
 
 from wearon import keys, metrics
 from wearon.bridge.dead_letters import dead_letter
-from wearon.domain.policy import user_message
+from wearon.domain.failure import FailureReason
 from wearon.domain.task import Channel, GenerationTask, parse_task, salvage_session
 from wearon.errors import InvalidTask, WearOnError
 
 Enqueue = Callable[[GenerationTask], None]
 #: A block whose enqueues are sent together when it ends (one round trip per batch).
 Batch = Callable[[], AbstractContextManager[None]]
-Refund = Callable[[Channel, UUID, str], bool]
+Refund = Callable[[Channel, UUID, FailureReason], bool]
 
 #: Tasks taken per round trip once the first one arrives (the burst path).
 BATCH = 200
@@ -115,6 +115,7 @@ class Bridge:
             self._reject(raw, exc)
             return None
         with _task_context(task):
+            _log_new_fields(task.ignored_fields)
             self._enqueue(task)
         return task
 
@@ -143,7 +144,7 @@ class Bridge:
         channel, session_id = salvaged
         with logger.contextualize(session_id=str(session_id), channel=channel):
             try:
-                refunded = self._refund(channel, session_id, user_message("invalid_task"))
+                refunded = self._refund(channel, session_id, FailureReason.INVALID_TASK)
             except WearOnError as exc:
                 # The session stays queued; the stuck-session sweep refunds it later.
                 logger.error("could not fail and refund the session now: {}", exc)
@@ -151,10 +152,19 @@ class Bridge:
             logger.info("session of the invalid task failed; refunded: {}", refunded)
 
 
+_fields_logged: set[str] = set()
+_fields_lock = threading.Lock()
+
+
+def _log_new_fields(fields: frozenset[str]) -> None:
+    """Name each field the app added that we ignore, once per process: a deploy of the app that
+    adds one must be seen, but not on every task."""
+    with _fields_lock:
+        new = sorted(fields - _fields_logged)
+        _fields_logged.update(new)
+    if new:
+        logger.warning("the app sent fields this worker does not know, ignored: {}", ", ".join(new))
+
+
 def _task_context(task: GenerationTask) -> AbstractContextManager[None]:
-    return logger.contextualize(
-        request_id=task.request_id,
-        task_id=task.task_id,
-        session_id=str(task.session_id),
-        channel=task.channel,
-    )
+    return logger.contextualize(**task.log_fields)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from wearon.domain.failure import FailureReason
 from wearon.errors import (
     ImageRejected,
     InfrastructureError,
@@ -15,7 +16,6 @@ from wearon.errors import (
     ProviderRateLimited,
     ProviderUnavailable,
     SessionNotFound,
-    WearOnError,
 )
 
 #: The product spec: a 429 is retried once, after 10 s.
@@ -23,14 +23,14 @@ RATE_LIMIT_RETRY_DELAY_S = 10.0
 #: Our own infrastructure is retried with a capped exponential back-off.
 INFRA_MAX_BACKOFF_S = 30.0
 
-_REASONS: tuple[tuple[type[BaseException], str], ...] = (
-    (ProviderRateLimited, "provider_rate_limited"),
-    (ModerationBlocked, "moderation_blocked"),
-    (ProviderUnavailable, "provider_unavailable"),
-    (ProviderBadResponse, "provider_bad_response"),
-    (ImageRejected, "image_rejected"),
-    (InfrastructureError, "infrastructure"),
-    (SessionNotFound, "session_not_found"),
+_REASONS: tuple[tuple[type[BaseException], FailureReason], ...] = (
+    (ProviderRateLimited, FailureReason.PROVIDER_RATE_LIMITED),
+    (ModerationBlocked, FailureReason.MODERATION_BLOCKED),
+    (ProviderUnavailable, FailureReason.PROVIDER_UNAVAILABLE),
+    (ProviderBadResponse, FailureReason.PROVIDER_BAD_RESPONSE),
+    (ImageRejected, FailureReason.IMAGE_REJECTED),
+    (InfrastructureError, FailureReason.INFRASTRUCTURE),
+    (SessionNotFound, FailureReason.SESSION_NOT_FOUND),
 )
 
 
@@ -68,22 +68,9 @@ def decide(exc: BaseException, attempt: Attempt, *, infra_retry_for_s: float) ->
     return FINAL
 
 
-def failure_reason(exc: BaseException) -> str:
-    """A short, fixed label for metrics and the session row."""
+def failure_reason(exc: BaseException) -> FailureReason:
+    """Why a generation that raised `exc` failed; anything unforeseen is an internal error."""
     for kind, reason in _REASONS:
         if isinstance(exc, kind):
             return reason
-    return "internal_error"
-
-
-def user_message(reason: str) -> str:
-    """What the end user is told about a failed generation (no internals, no secrets)."""
-    if reason == "moderation_blocked":
-        return ModerationBlocked.user_message
-    if reason == "image_rejected":
-        return ImageRejected.user_message
-    if reason == "stuck":
-        return "The generation took too long. Your credit has been refunded."
-    if reason == "invalid_task":
-        return "The request could not be processed. Your credit has been refunded."
-    return WearOnError.user_message
+    return FailureReason.INTERNAL_ERROR

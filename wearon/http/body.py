@@ -7,7 +7,7 @@ from typing import Any
 
 from starlette.requests import Request
 
-from wearon.http.errors import ApiError
+from wearon.http.error_handlers import ApiError
 
 #: A request is a URL and a number; 16 KiB is generous and stops a 50 MB upload at its first chunks.
 MAX_BODY_BYTES = 16 * 1024

@@ -1,4 +1,5 @@
-"""Every route the API serves: this list is the one place to add one."""
+"""Every route the API serves: this list is the one place to add one. (With the embedded backend,
+`application.local_file_routes` adds its signed `/files/...` links.)"""
 
 from __future__ import annotations
 
@@ -6,8 +7,8 @@ from starlette.routing import BaseRoute, Route
 
 from wearon.http.estimate import estimate_body
 from wearon.http.health import health
-from wearon.http.metrics import metrics
 from wearon.http.openapi import openapi
+from wearon.http.prometheus import metrics
 
 ROUTES: list[BaseRoute] = [
     Route("/estimate-body", estimate_body, methods=["POST"]),

@@ -22,6 +22,7 @@ from dramatiq.common import dq_name, q_name
 from dramatiq.middleware import TimeLimit
 from loguru import logger
 
+from wearon.actors.middleware import TASK_OF, task_of
 from wearon.log import CONTEXT_FIELDS, RECORD_FIELDS
 
 #: Message option with the log fields of the message that sent this one.
@@ -29,6 +30,8 @@ CONTEXT_OPTION = "wearon_log_context"
 
 
 class LogContext(dramatiq.Middleware):
+    actor_options = {TASK_OF}
+
     def __init__(self, configure: Callable[[], None]) -> None:
         self._configure = configure
         # Worker thread id -> the fields of the message it runs; delayed message id -> its fields.
@@ -46,7 +49,7 @@ class LogContext(dramatiq.Middleware):
         process = thread.process_message
 
         def process_in_context(message: Any) -> None:
-            fields = task_fields(message)
+            fields = task_fields(broker, message)
             self._known[threading.get_ident()] = fields
             try:
                 with logger.contextualize(**fields):
@@ -60,7 +63,7 @@ class LogContext(dramatiq.Middleware):
         handle = thread.handle_message
 
         def handle_in_context(message: Any) -> None:
-            fields = task_fields(message)
+            fields = task_fields(broker, message)
             if "eta" in message.options:
                 self._known[message.message_id] = fields
             with logger.contextualize(**fields):
@@ -77,7 +80,7 @@ class LogContext(dramatiq.Middleware):
 
     def before_enqueue(self, broker: dramatiq.Broker, message: Any, delay: int | None) -> None:
         fields = self._known.get(threading.get_ident())
-        if fields and CONTEXT_OPTION not in message.options and not _task_of(message):
+        if fields and CONTEXT_OPTION not in message.options and not task_of(broker, message):
             message.options[CONTEXT_OPTION] = {k: v for k, v in fields.items() if k in CONTEXT_FIELDS}
 
     def _forget_delayed(self, message: Any) -> None:
@@ -96,14 +99,9 @@ class LogContext(dramatiq.Middleware):
         return True
 
 
-def task_fields(message: Any) -> dict[str, str]:
+def task_fields(broker: dramatiq.Broker, message: Any) -> dict[str, str]:
     """The log fields of a message: its generation task's, or those of the message that sent it."""
-    task = _task_of(message)
-    fields = {k: str(task[k]) for k in CONTEXT_FIELDS if k in task}
-    fields = fields or dict(message.options.get(CONTEXT_OPTION) or {})
+    task = task_of(broker, message)
+    fields = task.log_fields if task else dict(message.options.get(CONTEXT_OPTION) or {})
     fields["message_id"] = message.message_id
     return fields
-
-
-def _task_of(message: Any) -> dict[str, Any]:
-    return message.args[0] if message.args and isinstance(message.args[0], dict) else {}

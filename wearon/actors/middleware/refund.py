@@ -5,6 +5,8 @@ cause: retries exhausted, a non-retryable error, the time limit or the age limit
 actor-level `on_failure` callback fires on every failed attempt, and a middleware after
 Retries never sees `message.failed`.) The store's fail_and_refund is itself at-most-once
 per session, so a redelivered or duplicate message cannot refund twice.
+
+A generation is a message whose actor declares the TASK_OF option (see the package docstring).
 """
 
 from __future__ import annotations
@@ -18,20 +20,22 @@ from dramatiq.middleware import TimeLimitExceeded
 from loguru import logger
 
 from wearon import metrics
-from wearon.domain.policy import failure_reason, user_message
+from wearon.actors.middleware import TASK_OF, task_of
+from wearon.domain.failure import FailureReason
+from wearon.domain.policy import failure_reason
 from wearon.domain.task import Channel
 from wearon.errors import WearOnError
 from wearon.ports import SessionStore
 
 #: Message option carrying the last failure's reason from the attempt to the nack.
 REASON_OPTION = "wearon_failure"
-GENERATION_ACTORS = frozenset({"generate"})
 
-
-DeferRefund = Callable[[Channel, UUID, str], None]
+DeferRefund = Callable[[Channel, UUID, FailureReason], None]
 
 
 class RefundOnFinalFailure(dramatiq.Middleware):
+    actor_options = {TASK_OF}
+
     def __init__(self, store: Callable[[], SessionStore], defer: DeferRefund) -> None:
         self._store = store
         self._defer = defer
@@ -45,36 +49,34 @@ class RefundOnFinalFailure(dramatiq.Middleware):
         exception: BaseException | None = None,
     ) -> None:
         if exception is not None:
-            message.options[REASON_OPTION] = reason_of(exception)
+            message.options[REASON_OPTION] = reason_of(exception).value
 
     def after_skip_message(self, broker: dramatiq.Broker, message: Any) -> None:
-        message.options[REASON_OPTION] = "expired"
+        message.options[REASON_OPTION] = FailureReason.EXPIRED.value
 
     def before_nack(self, broker: dramatiq.Broker, message: Any) -> None:
-        if message.actor_name not in GENERATION_ACTORS:
+        task = task_of(broker, message)
+        if task is None:
             return
-        task = message.args[0]
-        channel, session_id = Channel(task["channel"]), UUID(task["session_id"])
-        reason = message.options.get(REASON_OPTION, "internal_error")
+        reason = FailureReason(message.options.get(REASON_OPTION, FailureReason.INTERNAL_ERROR))
         try:
-            refunded = self._store().fail_and_refund(channel, session_id, user_message(reason))
+            refunded = self._store().fail_and_refund(task.channel, task.session_id, reason.user_message)
         except WearOnError as exc:
             # Durable in the broker, retried until the database is back; the stuck-session sweep
             # is the net under that net.
             logger.error("generation failed ({}); refund deferred, the store is unavailable: {}", reason, exc)
-            self._defer(channel, session_id, user_message(reason))
+            self._defer(task.channel, task.session_id, reason)
             return
         if refunded:
-            metrics.GENERATIONS.labels(channel=channel.value, outcome="failed", reason=reason).inc()
-            metrics.CREDITS_REFUNDED.labels(channel=channel.value).inc()
+            metrics.record_outcome(task.channel, reason)
             logger.info("generation failed ({}); one credit refunded", reason)
         else:
             logger.info("generation failed ({}); no refund: the session was already finished", reason)
 
 
-def reason_of(exception: BaseException) -> str:
+def reason_of(exception: BaseException) -> FailureReason:
     if isinstance(exception, TimeLimitExceeded):
-        return "time_limit"
+        return FailureReason.TIME_LIMIT
     if isinstance(exception, dramatiq.Retry) and exception.__cause__ is not None:
         return failure_reason(exception.__cause__)
     return failure_reason(exception)

@@ -13,8 +13,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
-from wearon.adapters.images import decode_image, to_jpeg
 from wearon.errors import ImageRejected
+from wearon.images import decode_image, to_jpeg
 
 RED, BLUE, WHITE = (220, 20, 20), (20, 20, 220), (255, 255, 255)
 

@@ -10,10 +10,10 @@ from dataclasses import dataclass
 
 from loguru import logger
 
-from wearon.adapters.images import decode_image, to_jpeg
 from wearon.domain.session import ClaimOutcome
 from wearon.domain.task import GenerationTask
 from wearon.errors import ImageRejected, ProviderBadResponse, SessionNotFound
+from wearon.images import decode_image, to_jpeg
 from wearon.ports import BlobStore, ImageFetcher, ImageProvider, SessionStore
 
 INPUT_MAX_SIDE = 1024

@@ -1,4 +1,4 @@
-"""The use case behind POST /estimate-body: fetch, decode, detect, measure, recommend.
+"""The sizing use case (POST /estimate-body): fetch, decode, detect, measure, recommend.
 
 Nothing here runs CPU work on the event loop: the download and decoding go to Starlette's thread
 pool, pose detection to the detector's own workers.
@@ -7,27 +7,18 @@ pool, pose detection to the detector's own workers.
 from __future__ import annotations
 
 import asyncio
-from typing import Protocol
 
 from loguru import logger
 from PIL import Image
 from starlette.concurrency import run_in_threadpool
 
-from wearon.adapters.images import decode_image
-from wearon.adapters.pose import MAX_SIDE
 from wearon.domain.sizing import DEFAULT_CHART, Recommendation, SizeChart, View, measure_views, recommend
-from wearon.ports import ImageFetcher
+from wearon.images import decode_image
+from wearon.ports import BodyDetector, ImageFetcher
 
 #: How many estimates may hold a downloaded, decoded photo at once; the rest wait their turn,
 #: which bounds memory (a photo may be up to 40 MP) under a burst.
 MAX_CONCURRENT_ESTIMATES = 8
-
-
-class BodyDetector(Protocol):
-    @property
-    def loaded(self) -> bool: ...
-
-    async def detect_views(self, image: Image.Image) -> list[View]: ...
 
 
 class SizeEstimator:
@@ -48,20 +39,30 @@ class SizeEstimator:
     def ready(self) -> bool:
         return self._detector.loaded
 
-    async def estimate(self, image_url: str, height_cm: float) -> Recommendation:
+    async def estimate(
+        self,
+        image_url: str,
+        height_cm: float,
+        *,
+        chart: SizeChart | None = None,
+        weight_kg: float | None = None,
+    ) -> Recommendation:
         """Raises ImageRejected (the URL or image) or BodyNotDetected (the photo's content)."""
         async with self._slots:
             data = await run_in_threadpool(self._fetcher.fetch, image_url)
-            image = await run_in_threadpool(_decode, data)
+            image = await run_in_threadpool(self._decode, data)
             views = await self._detector.detect_views(image)
-            result = await run_in_threadpool(self._recommend, views, height_cm)
+            result = await run_in_threadpool(
+                self._recommend, views, height_cm, chart or self.chart, weight_kg
+            )
         logger.bind(size=result.size, confidence=round(result.confidence, 3)).info("size estimated")
         return result
 
-    def _recommend(self, views: list[View], height_cm: float) -> Recommendation:
-        return recommend(measure_views(views, height_cm), self.chart)
+    def _recommend(
+        self, views: list[View], height_cm: float, chart: SizeChart, weight_kg: float | None
+    ) -> Recommendation:
+        return recommend(measure_views(views, height_cm), chart, weight_kg)
 
-
-def _decode(data: bytes) -> Image.Image:
-    # The detector shrinks the photo to MAX_SIDE anyway; a JPEG can be decoded at that scale.
-    return decode_image(data, draft_side=MAX_SIDE)
+    def _decode(self, data: bytes) -> Image.Image:
+        # The detector shrinks the photo to its input side anyway; a JPEG can be decoded at that scale.
+        return decode_image(data, draft_side=self._detector.max_side)
