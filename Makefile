@@ -47,8 +47,12 @@ demo: install
 $(PRODUCER_DEPS): $(PRODUCER)/package-lock.json
 	cd $(PRODUCER) && npm ci --no-audit --no-fund
 
+## The suite in TEST_WORKERS parallel sessions (pytest-xdist), each with its own Redis and PostgreSQL
+## databases (tests/conftest.py). Tests that share expensive fixtures run together on one worker
+## (--dist loadgroup); the long ones start first. TEST_WORKERS=0 runs it in this one process.
+TEST_WORKERS ?= 3
 test: install services $(PRODUCER_DEPS)
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadgroup
 
 lint: install
 	$(VENV)/bin/ruff check wearon tests bench scripts ops

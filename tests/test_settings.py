@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.helpers.readme import documented_seconds
 from wearon.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -47,6 +48,15 @@ def test_the_documented_bucket_defaults_match_the_settings() -> None:
     default = Settings.model_fields["supabase_bucket"].default
     assert f"\nSUPABASE_BUCKET={default}\n" in env_example
     assert "\n  SUPABASE_BUCKET:\n" in compose
+
+
+@pytest.mark.parametrize("name", ["TASK_TIME_LIMIT_S", "INFRA_RETRY_FOR_S", "STUCK_SESSION_AFTER_S"])
+def test_the_money_rules_defaults_are_the_readmes(monkeypatch: pytest.MonkeyPatch, name: str) -> None:
+    # Every test overrides these; here they are left alone, and must be what the README promises
+    monkeypatch.delenv(name, raising=False)
+    documented = documented_seconds(name)
+    assert getattr(Settings(_env_file=None), name.lower()) == documented
+    assert f"\n{name}={documented}\n" in (ROOT / ".env.example").read_text()
 
 
 def test_allowed_hosts_are_a_comma_separated_list(monkeypatch: pytest.MonkeyPatch) -> None:
