@@ -69,6 +69,41 @@ def test_invalid_payloads_say_why(data: bytes, kind: str, needle: str) -> None:
     assert needle in caught.value.reason
 
 
+#: What a JSON decoder can be made to do by a small payload: recurse past the limit, convert a
+#: number past Python's 4,300-digit cap, or take bytes that are not UTF-8 (json.loads would
+#: guess UTF-16 or UTF-32 from the first bytes, and skip a UTF-8 BOM).
+DECODER_ATTACKS = {
+    "nested 1,000 arrays": b"[" * 1000 + b"]" * 1000,
+    "nested 30,000 arrays": b"[" * 30_000 + b"]" * 30_000,
+    "nested 10,000 objects": b'{"a":' * 10_000 + b"1" + b"}" * 10_000,
+    "nested under a field": raw(prompt="P").replace(b'"P"', b"[" * 5000 + b"]" * 5000),
+    "5,001-digit number": raw(version="V").replace(b'"V"', b"1" * 5001),
+    "UTF-16 with BOM": json.dumps(payload()).encode("utf-16"),
+    "UTF-16-LE without BOM": json.dumps(payload()).encode("utf-16-le"),
+    "UTF-32": json.dumps(payload()).encode("utf-32"),
+    "UTF-8 with BOM": b"\xef\xbb\xbf" + raw(),
+}
+
+
+@pytest.mark.parametrize("data", DECODER_ATTACKS.values(), ids=DECODER_ATTACKS.keys())
+def test_decoder_attacks_are_invalid_json(data: bytes) -> None:
+    with pytest.raises(InvalidTask) as caught:
+        parse_task(data)
+    assert caught.value.kind == "invalid_json"
+
+
+@pytest.mark.parametrize("data", DECODER_ATTACKS.values(), ids=DECODER_ATTACKS.keys())
+def test_salvage_survives_decoder_attacks(data: bytes) -> None:
+    assert salvage_session(data) is None
+
+
+def test_salvage_of_a_deep_payload_over_the_size_cap_gives_up() -> None:
+    # Over the cap, parse_task never decodes it; salvage_session is the first to try.
+    data = b'{"channel": "b2c", "pad": ' + b"[" * 40_000 + b"]" * 40_000 + b"}"
+    assert len(data) > MAX_PAYLOAD_BYTES
+    assert salvage_session(data) is None
+
+
 def test_salvage_reads_channel_and_session_of_a_broken_task() -> None:
     session = uuid4()
     data = raw(session_id=str(session), version=9)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from enum import StrEnum
-from typing import Literal
+from typing import Any, Literal
 from uuid import UUID
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, HttpUrl, ValidationError, model_validator
@@ -66,10 +66,7 @@ def parse_task(raw: bytes) -> GenerationTask:
     """Validate one queue payload, or raise InvalidTask with a reason fit for a dead letter."""
     if len(raw) > MAX_PAYLOAD_BYTES:
         raise InvalidTask("too_large", f"payload too large: {len(raw)} bytes > {MAX_PAYLOAD_BYTES}")
-    try:
-        data = json.loads(raw)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise InvalidTask("invalid_json", f"invalid JSON: {exc}") from None
+    data = _decode(raw)
     if not isinstance(data, dict):
         raise InvalidTask("schema", "payload is not a JSON object")
     version = data.get("version")
@@ -81,12 +78,22 @@ def parse_task(raw: bytes) -> GenerationTask:
         raise InvalidTask("schema", "schema violation: " + describe(exc, whole="task")) from None
 
 
+def _decode(raw: bytes) -> object:
+    """JSON in UTF-8, the only encoding the contract has (json.loads would also guess UTF-16 or
+    UTF-32 and skip a BOM). Whatever decoding untrusted bytes raises (RecursionError at depth,
+    ValueError past 4,300 digits, MemoryError) becomes InvalidTask here."""
+    try:
+        return json.loads(raw.decode("utf-8"))
+    except (ValueError, RecursionError, MemoryError) as exc:  # JSON and Unicode errors are ValueErrors
+        raise InvalidTask("invalid_json", f"invalid JSON: {type(exc).__name__}: {exc}") from None
+
+
 def salvage_session(raw: bytes) -> tuple[Channel, UUID] | None:
     """Best effort: the channel and session of an invalid payload, so its credit can be refunded."""
     try:
-        data = json.loads(raw)
+        data: Any = _decode(raw)
         channel = Channel(data["channel"])
         session_id = data["session_id"]
         return channel, UUID(session_id)
-    except (ValueError, KeyError, TypeError, AttributeError):
+    except (InvalidTask, ValueError, KeyError, TypeError, AttributeError):
         return None
