@@ -1,11 +1,12 @@
 from __future__ import annotations
 
 import json
+import sys
 from uuid import UUID, uuid4
 
 import pytest
 
-from wearon.domain.task import MAX_PAYLOAD_BYTES, Channel, parse_task, salvage_session
+from wearon.domain.task import MAX_PAYLOAD_BYTES, MAX_SALVAGE_BYTES, Channel, parse_task, salvage_session
 from wearon.errors import InvalidTask
 
 
@@ -82,6 +83,11 @@ DECODER_ATTACKS = {
     "UTF-16-LE without BOM": json.dumps(payload()).encode("utf-16-le"),
     "UTF-32": json.dumps(payload()).encode("utf-32"),
     "UTF-8 with BOM": b"\xef\xbb\xbf" + raw(),
+    "lone surrogate, escaped": raw(prompt="a\ud800b"),
+    "lone surrogate, as UTF-8 bytes": json.dumps(payload(prompt="a\udc00b"), ensure_ascii=False).encode(
+        "utf-8", "surrogatepass"
+    ),
+    "NaN": raw(version="V").replace(b'"V"', b"NaN"),
 }
 
 
@@ -95,6 +101,25 @@ def test_decoder_attacks_are_invalid_json(data: bytes) -> None:
 @pytest.mark.parametrize("data", DECODER_ATTACKS.values(), ids=DECODER_ATTACKS.keys())
 def test_salvage_survives_decoder_attacks(data: bytes) -> None:
     assert salvage_session(data) is None
+
+
+def test_nesting_is_refused_at_a_fixed_depth_whatever_the_recursion_limit() -> None:
+    # Hypothesis, for one, raises the limit while it runs a test: json.loads then took 1,000 levels.
+    limit = sys.getrecursionlimit()
+    sys.setrecursionlimit(50_000)
+    try:
+        with pytest.raises(InvalidTask) as caught:
+            parse_task(b"[" * 1000 + b"]" * 1000)
+    finally:
+        sys.setrecursionlimit(limit)
+    assert caught.value.kind == "invalid_json"
+
+
+def test_salvage_does_not_read_a_payload_far_past_the_cap() -> None:
+    session = uuid4()
+    readable = raw(session_id=str(session), version=2)
+    assert salvage_session(readable[:-1] + b" " * (MAX_SALVAGE_BYTES - len(readable)) + b"}") is not None
+    assert salvage_session(readable[:-1] + b" " * (MAX_SALVAGE_BYTES - len(readable) + 1) + b"}") is None
 
 
 def test_salvage_of_a_deep_payload_over_the_size_cap_gives_up() -> None:

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import json
 from enum import StrEnum
 from typing import Any, Literal
 from uuid import UUID
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, HttpUrl, ValidationError, model_validator
+from pydantic_core import from_json
 
 from wearon.errors import InvalidTask
 from wearon.validation import describe
@@ -15,6 +15,8 @@ from wearon.validation import describe
 #: A task is a few URLs and a prompt; anything larger is not from our API.
 MAX_PAYLOAD_BYTES = 64 * 1024
 MAX_IMAGES = 8
+#: How much of an invalid payload is decoded to find its session, so a huge one cannot exhaust memory.
+MAX_SALVAGE_BYTES = 16 * MAX_PAYLOAD_BYTES
 
 
 class Channel(StrEnum):
@@ -79,17 +81,23 @@ def parse_task(raw: bytes) -> GenerationTask:
 
 
 def _decode(raw: bytes) -> object:
-    """JSON in UTF-8, the only encoding the contract has (json.loads would also guess UTF-16 or
-    UTF-32 and skip a BOM). Whatever decoding untrusted bytes raises (RecursionError at depth,
-    ValueError past 4,300 digits, MemoryError) becomes InvalidTask here."""
+    """UTF-8 JSON text (RFC 8259), decoded by pydantic-core's parser rather than json.loads, whose
+    C scanner recurses on the interpreter's stack: 1,000 levels raise RecursionError, at a depth
+    that moves with the caller's stack and recursion limit. This one refuses nesting past a fixed
+    depth (200), numbers past 4,300 digits, escapes that are not Unicode characters (lone
+    surrogates), NaN, and anything but UTF-8 (json.loads would guess UTF-16 or UTF-32 from the
+    first bytes and skip a BOM). Whatever decoding raises becomes InvalidTask here."""
     try:
-        return json.loads(raw.decode("utf-8"))
-    except (ValueError, RecursionError, MemoryError) as exc:  # JSON and Unicode errors are ValueErrors
+        return from_json(raw, allow_inf_nan=False)
+    except (ValueError, RecursionError, MemoryError) as exc:
         raise InvalidTask("invalid_json", f"invalid JSON: {type(exc).__name__}: {exc}") from None
 
 
 def salvage_session(raw: bytes) -> tuple[Channel, UUID] | None:
-    """Best effort: the channel and session of an invalid payload, so its credit can be refunded."""
+    """Best effort: the channel and session of an invalid payload, so its credit can be refunded.
+    A payload far past the size cap is not read at all (the stuck-session sweep refunds it)."""
+    if len(raw) > MAX_SALVAGE_BYTES:
+        return None
     try:
         data: Any = _decode(raw)
         channel = Channel(data["channel"])
