@@ -60,6 +60,9 @@ def test_valid_b2b_task_stores_under_the_store() -> None:
         (raw(session_id="../../etc"), "schema", "session_id"),
         (raw(extra_field=1), "schema", "extra_field"),
         (raw(created_at="yesterday"), "schema", "created_at"),
+        (raw(created_at=1700000000), "schema", "ISO 8601"),
+        (raw(created_at="1700000000"), "schema", "ISO 8601"),
+        (raw(created_at="2026-11-22"), "schema", "ISO 8601"),
         (b'{"version": 1}' + b" " * MAX_PAYLOAD_BYTES, "too_large", "payload too large"),
     ],
 )

@@ -2,11 +2,21 @@
 
 from __future__ import annotations
 
+import re
 from enum import StrEnum
 from typing import Any, Literal
 from uuid import UUID
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, HttpUrl, ValidationError, model_validator
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    HttpUrl,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_core import from_json
 
 from wearon.errors import InvalidTask
@@ -17,6 +27,8 @@ MAX_PAYLOAD_BYTES = 64 * 1024
 MAX_IMAGES = 8
 #: How much of an invalid payload is decoded to find its session, so a huge one cannot exhaust memory.
 MAX_SALVAGE_BYTES = 16 * MAX_PAYLOAD_BYTES
+#: How an ISO 8601 date-time begins (the producer writes JavaScript's toISOString()).
+_DATE_TIME = re.compile(r"\d{4}-\d{2}-\d{2}[Tt ]")
 
 
 class Channel(StrEnum):
@@ -37,6 +49,14 @@ class GenerationTask(BaseModel):
     request_id: str = Field(min_length=1, max_length=128)
     version: Literal[1]
     created_at: AwareDatetime
+
+    @field_validator("created_at", mode="before")
+    @classmethod
+    def _date_time_text(cls, value: object) -> object:
+        # pydantic alone also reads a number, or a string of digits, as a Unix time.
+        if not isinstance(value, str) or not _DATE_TIME.match(value):
+            raise ValueError("must be an ISO 8601 date-time string, like 2026-11-22T10:00:00Z")
+        return value
 
     @model_validator(mode="after")
     def _owner_matches_channel(self) -> GenerationTask:
