@@ -4,12 +4,27 @@ metrics and log lines say when the request itself is hostile or the client goes 
 from __future__ import annotations
 
 import re
+import socket
+from collections.abc import Iterator
+from typing import Any
 
 import httpx
+import pytest
+from loguru import logger
+
+from tests.helpers.processes import wait_until
+from tests.http.conftest import StartApi
 
 
 def series(metrics: str, name: str) -> list[str]:
     return [line for line in metrics.splitlines() if line.startswith(name + "{")]
+
+
+def requests_with(client: httpx.Client, status: str) -> float:
+    """The count of POST /estimate-body requests answered `status` (the registry is per process)."""
+    labels = f'method="POST",route="/estimate-body",status="{status}"'
+    found = re.search(rf"^wearon_http_requests_total\{{{labels}\}} (\S+)$", client.get("/metrics").text, re.M)
+    return float(found.group(1)) if found else 0.0
 
 
 def test_made_up_methods_are_counted_as_other(api: httpx.Client) -> None:
@@ -43,3 +58,46 @@ def test_every_label_value_comes_from_a_fixed_set(api: httpx.Client) -> None:
         "/files/{path:path}",
         "unmatched",
     }
+
+
+@pytest.fixture
+def records(start_api: StartApi) -> Iterator[tuple[httpx.Client, list[dict[str, Any]]]]:
+    """An app logging at INFO, and every record it logs from then on."""
+    seen: list[dict[str, Any]] = []
+    with start_api(log_level="INFO") as client:
+        sink = logger.add(lambda message: seen.append(message.record), level="INFO")
+        try:
+            yield client, seen
+        finally:
+            logger.remove(sink)
+
+
+def access_lines(records: list[dict[str, Any]], path: str) -> list[dict[str, Any]]:
+    return [r for r in records if r["message"] == "request" and r["extra"]["path"] == path]
+
+
+def hang_up_mid_body(base_url: str) -> None:
+    """Send the headers and the start of a JSON body, then close the connection."""
+    host, port = httpx.URL(base_url).host, httpx.URL(base_url).port
+    with socket.create_connection((host, port)) as conn:
+        conn.sendall(
+            b"POST /estimate-body HTTP/1.1\r\nHost: api\r\nContent-Type: application/json\r\n"
+            b'Content-Length: 1000\r\n\r\n{"image_url": "http://127.0.0.1/'
+        )
+
+
+def test_a_client_that_hangs_up_is_a_499_logged_at_info(
+    records: tuple[httpx.Client, list[dict[str, Any]]],
+) -> None:
+    client, seen = records
+    before = {status: requests_with(client, status) for status in ("499", "500")}
+    # When a client hangs up while sending its body
+    hang_up_mid_body(str(client.base_url))
+    wait_until(lambda: access_lines(seen, "/estimate-body"), 10, what="access log line")
+    # Then it is counted as 499, not as a server error, and nothing is logged above INFO
+    assert requests_with(client, "499") == before["499"] + 1
+    assert requests_with(client, "500") == before["500"]
+    assert [(r["level"].name, r["message"]) for r in seen if r["level"].no > 20] == []
+    assert any(r["message"] == "client disconnected" for r in seen)
+    [access] = access_lines(seen, "/estimate-body")
+    assert access["extra"]["status"] == 499
