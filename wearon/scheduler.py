@@ -9,14 +9,13 @@ from __future__ import annotations
 import periodiq
 from prometheus_client import start_http_server
 
-from wearon.bootstrap import secrets_of
-from wearon.log import configure_logging
+from wearon.bootstrap import configure_process_logging
 from wearon.settings import load_settings
 
 
 def main() -> int:
     settings = load_settings()
-    configure_logging("scheduler", level=settings.log_level, secrets=secrets_of(settings))
+    configure_process_logging("scheduler", settings)
     start_http_server(settings.scheduler_metrics_port)
     args = periodiq.make_argument_parser().parse_args(["wearon.worker:setup"])
     return int(periodiq.main(args))

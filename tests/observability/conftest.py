@@ -73,7 +73,7 @@ def read_lines(proc: Proc, since: int = 0) -> list[Line]:
     return out
 
 
-#: Written by Dramatiq's main process for its metrics server, after the worker's line, not as JSON.
+#: Written for Dramatiq's metrics server (by its fork process), after the worker's line.
 EXPOSITION_READY = "Fork process 'dramatiq.middleware.prometheus:_run_exposition_server' is ready"
 
 
