@@ -12,6 +12,7 @@
     ├── InfrastructureError    our own storage or database failed (held and retried, bounded)
     ├── SessionNotFound        the session row a task names does not exist
     ├── BodyNotDetected        a size-estimate photo does not show a measurable full body
+    ├── InvalidSizeChart       a size chart that cannot be used (overlapping, unordered, too long)
     ├── BlobPathRejected       a storage path that could leave its folder (a caller's bug)
     └── LinkRejected           a local /files link that must not be served
 
@@ -83,6 +84,10 @@ class BodyNotDetected(WearOnError):
     def __init__(self, code: str, message: str) -> None:
         super().__init__(message)
         self.code = code
+
+
+class InvalidSizeChart(WearOnError):
+    """A size chart (a merchant's own, given in a request) that cannot be used; the message says why."""
 
 
 class BlobPathRejected(WearOnError):

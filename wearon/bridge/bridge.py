@@ -125,6 +125,7 @@ class Bridge:
             self._reject(raw, InvalidTask("parser_error", f"the parser failed: {_summary(exc)}"))
             return None
         with _task_context(task):
+            _log_new_fields(task.ignored_fields)
             self._enqueue(task)
         return task
 
@@ -168,6 +169,20 @@ class Bridge:
 def _summary(exc: BaseException) -> str:
     """The exception's type and the start of its text (which may quote the payload)."""
     return f"{type(exc).__name__}: {str(exc)[:200]}"
+
+
+_fields_logged: set[str] = set()
+_fields_lock = threading.Lock()
+
+
+def _log_new_fields(fields: frozenset[str]) -> None:
+    """Name each field the app added that we ignore, once per process: a deploy of the app that
+    adds one must be seen, but not on every task."""
+    with _fields_lock:
+        new = sorted(fields - _fields_logged)
+        _fields_logged.update(new)
+    if new:
+        logger.warning("the app sent fields this worker does not know, ignored: {}", ", ".join(new))
 
 
 def _task_context(task: GenerationTask) -> AbstractContextManager[None]:

@@ -49,7 +49,14 @@ class SizeEstimator:
     def ready(self) -> bool:
         return self._detector.loaded
 
-    async def estimate(self, image_url: str, height_cm: float) -> Recommendation:
+    async def estimate(
+        self,
+        image_url: str,
+        height_cm: float,
+        *,
+        chart: SizeChart | None = None,
+        weight_kg: float | None = None,
+    ) -> Recommendation:
         """Raises ImageRejected (the URL or image) or BodyNotDetected (the photo's content)."""
         async with self._photos_in_hand:
             data = await anyio.to_thread.run_sync(
@@ -58,12 +65,16 @@ class SizeEstimator:
             async with self._slots:
                 image = await run_in_threadpool(self._decode, data)
                 views = await self._detector.detect_views(image)
-                result = await run_in_threadpool(self._recommend, views, height_cm)
+                result = await run_in_threadpool(
+                    self._recommend, views, height_cm, chart or self.chart, weight_kg
+                )
         logger.bind(size=result.size, confidence=round(result.confidence, 3)).info("size estimated")
         return result
 
-    def _recommend(self, views: list[View], height_cm: float) -> Recommendation:
-        return recommend(measure_views(views, height_cm), self.chart)
+    def _recommend(
+        self, views: list[View], height_cm: float, chart: SizeChart, weight_kg: float | None
+    ) -> Recommendation:
+        return recommend(measure_views(views, height_cm), chart, weight_kg)
 
     def _decode(self, data: bytes) -> Image.Image:
         # The detector shrinks the photo to its input side anyway; a JPEG can be decoded at that scale.
