@@ -3,8 +3,13 @@ fate, and the bridge must give it that fate. A valid task is enqueued (the accep
 else is dead-lettered with a reason, and refunded when its session is readable (UTF-8 JSON object,
 a known channel, a UUID session_id), as the sink records.
 
+The model of a valid task is the app's contract (issue 11): `version` may be left out (it is 1),
+a `created_at` without an offset is UTC, a field we do not know is ignored, and an owner id must
+be one storage path segment.
+
 Generated: valid tasks (any Unicode, fields at their length limits, 1-8 URLs, any key order,
-escapes, padding up to the 64 KiB cap); every field with every wrong JSON type; missing fields;
+escapes, unknown extra fields, padding up to the 64 KiB cap); every field with every wrong JSON
+type; missing fields;
 wrong values of the right type; lone surrogates (escaped and as raw bytes); nesting of 1,000 to
 100,000 levels; integers past Python's 4,300-digit limit; top-level arrays, strings, numbers, null;
 payloads at the 64 KiB boundary; UTF-16, UTF-32 and BOM encodings; random bytes.
@@ -50,6 +55,11 @@ FIELD_TYPES = {
     "created_at": {"string"},
 }
 OWNER = {"b2b": "store_id", "b2c": "user_id"}
+OTHER_OWNER = {"b2b": "user_id", "b2c": "store_id"}
+#: May be left out: the other channel's owner, and the version (it is then 1).
+OPTIONAL = ("store_id", "user_id", "version")
+#: What an owner id may not hold, to stay one storage path segment (wearon.domain.storage_path).
+UNSAFE_IN_IDS = "/\\%?#" + "".join(chr(c) for c in (*range(32), 127))
 #: A payload that lacks a readable one of these cannot be refunded by the bridge.
 SESSION_FIELDS = ("channel", "session_id")
 
@@ -110,7 +120,9 @@ OF_TYPE: dict[str, st.SearchStrategy[Any]] = {
     "object": st.dictionaries(st.text(max_size=5), json_values, max_size=3),
 }
 
-ids = st.text(min_size=1, max_size=40) | st.sampled_from(["o" * 128, "é" * 128])
+safe_characters = st.characters(blacklist_characters=UNSAFE_IN_IDS, blacklist_categories=("Cs",))
+ids = st.text(safe_characters, min_size=1, max_size=40).filter(lambda s: s not in (".", ".."))
+ids |= st.sampled_from(["o" * 128, "é" * 128, "...", "\x85: C1 controls are fine"])
 texts = st.text(min_size=1, max_size=60) | st.sampled_from(["t" * 128])
 prompts = st.text(min_size=1, max_size=200) | st.sampled_from(["p" * 4000, "é" * 4000, "😀" * 4000])
 urls = st.builds(
@@ -123,7 +135,7 @@ offsets = st.integers(-14 * 60, 14 * 60).map(lambda m: timezone(timedelta(minute
 times = st.builds(
     lambda moment, tz, ms: moment.replace(tzinfo=tz).isoformat(timespec="milliseconds" if ms else "auto"),
     st.datetimes(min_value=datetime(1970, 1, 2), max_value=datetime(2100, 1, 1)),
-    st.just(UTC) | offsets,
+    st.none() | st.just(UTC) | offsets,  # no offset: UTC
     st.booleans(),
 ).map(lambda text: text.replace("+00:00", "Z"))
 styles = st.sampled_from(
@@ -182,8 +194,8 @@ def missing_field(draw: st.DrawFn) -> Case:
     field = draw(st.sampled_from(sorted(FIELD_TYPES)))
     spoiled = {k: v for k, v in task.items() if k != field}
     raw = draw(encoded(spoiled))
-    if field in OWNER.values() and field != OWNER[task["channel"]]:
-        return accept(task, raw)  # the other channel's owner may be left out
+    if field in OPTIONAL and field != OWNER[task["channel"]]:
+        return accept(task, raw)
     return reject(task, raw, kind_of_field(field), readable=field not in SESSION_FIELDS)
 
 
@@ -197,6 +209,12 @@ WRONG_VALUES: list[tuple[str, Any, str]] = [
     ("prompt", "p" * 4001, "schema"),
     ("owner", "", "schema"),
     ("owner", "o" * 129, "schema"),
+    ("owner", "..", "schema"),
+    ("owner", "a/b", "schema"),
+    ("owner", "a%2Fb", "schema"),
+    ("owner", "a\x00b", "schema"),
+    ("other", "../x", "schema"),  # the other channel's owner, when given, is held to it too
+    ("other", "", "schema"),
     ("channel", "B2C", "schema"),
     ("channel", "", "schema"),
     ("session_id", "not-a-uuid", "schema"),
@@ -210,7 +228,6 @@ WRONG_VALUES: list[tuple[str, Any, str]] = [
     ("version", 0, "version"),
     ("version", 2, "version"),
     ("version", int("9" * 4300), "version"),  # the longest integer Python converts
-    ("created_at", "2026-11-22T10:00:00", "schema"),  # no offset
     ("created_at", "never", "schema"),
     ("created_at", "", "schema"),
     ("created_at", "1700000000", "schema"),  # a number in a string is not an ISO 8601 time
@@ -222,8 +239,21 @@ WRONG_VALUES: list[tuple[str, Any, str]] = [
 def wrong_value(draw: st.DrawFn) -> Case:
     task = draw(valid_tasks())
     field, value, kind = draw(st.sampled_from(WRONG_VALUES))
-    field = OWNER[task["channel"]] if field == "owner" else field
+    field = (
+        {"owner": OWNER, "other": OTHER_OWNER}[field][task["channel"]]
+        if field in ("owner", "other")
+        else field
+    )
     return reject(task, draw(encoded({**task, field: value})), kind, readable=field not in SESSION_FIELDS)
+
+
+@st.composite
+def extra_fields(draw: st.DrawFn) -> Case:
+    """Fields the app may add in a later deploy: ignored, the task accepted."""
+    task = draw(valid_tasks())
+    names = st.text(max_size=30).filter(lambda name: name not in FIELD_TYPES)
+    extra = draw(st.dictionaries(names, json_values, min_size=1, max_size=3))
+    return accept(task, draw(encoded({**task, **extra})))
 
 
 @st.composite
@@ -301,6 +331,7 @@ random_bytes = st.binary(max_size=2000).map(lambda raw: reject(None, raw, None))
 
 payloads = st.one_of(
     valid(),
+    extra_fields(),
     wrong_typed(),
     missing_field(),
     wrong_value(),
