@@ -105,7 +105,7 @@ def test_poison_payloads_are_dead_lettered_and_the_bridge_goes_on(stack: FaultSt
     started(stack.worker())
     # Given an invalid task whose session is open (a credit spent), to be failed and refunded
     invalid = stack.task(Channel.B2C, "invalid") | {"version": 2}
-    assert stack.backend.open_session(Channel.B2C, UUID(invalid["session_id"]), "fault-user", "invalid")
+    assert stack.backend.open_session(Channel.B2C, UUID(invalid["session_id"]), invalid["user_id"], "invalid")
     # When poison payloads come first: deep nesting under the size cap (the parser decodes it) and
     # over it (the session salvage does), then the invalid task, then a valid one
     poison = [b"[" * 1000 + b"]" * 1000, b'{"channel": "b2c", "x": ' + b"[" * 40_000 + b"]" * 40_000 + b"}"]
@@ -115,6 +115,7 @@ def test_poison_payloads_are_dead_lettered_and_the_bridge_goes_on(stack: FaultSt
     stack.wait_terminal([task, invalid], timeout=30)
     assert stack.status(task) == "completed"
     assert (stack.status(invalid), stack.refunds(invalid)) == ("failed", 1)
+    stack.assert_balances([task, invalid])  # the credit is back, once
     assert bridge.popen.poll() is None
     dead = [json.loads(x)["kind"] for x in stack.redis.lrange(keys.DEAD_LETTERS, 0, -1)]
     assert sorted(dead) == ["invalid_json", "too_large", "version"]

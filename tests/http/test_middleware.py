@@ -13,7 +13,8 @@ import pytest
 from loguru import logger
 
 from tests.helpers.processes import wait_until
-from tests.http.conftest import StartApi
+from tests.http.conftest import StartApi, api_settings
+from wearon.log import configure_logging
 
 
 def series(metrics: str, name: str) -> list[str]:
@@ -62,7 +63,8 @@ def test_every_label_value_comes_from_a_fixed_set(api: httpx.Client) -> None:
 
 @pytest.fixture
 def records(start_api: StartApi) -> Iterator[tuple[httpx.Client, list[dict[str, Any]]]]:
-    """An app logging at INFO, and every record it logs from then on."""
+    """An app logging at INFO, and every record it logs from then on. (Logging is per process:
+    the other apps' level is put back afterwards.)"""
     seen: list[dict[str, Any]] = []
     with start_api(log_level="INFO") as client:
         sink = logger.add(lambda message: seen.append(message.record), level="INFO")
@@ -70,6 +72,7 @@ def records(start_api: StartApi) -> Iterator[tuple[httpx.Client, list[dict[str, 
             yield client, seen
         finally:
             logger.remove(sink)
+    configure_logging("api", level=api_settings().log_level)
 
 
 def access_lines(records: list[dict[str, Any]], path: str) -> list[dict[str, Any]]:
