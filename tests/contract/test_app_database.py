@@ -18,7 +18,7 @@ from tests.helpers.backends import SupabaseBackend
 from tests.standins.supabase import ANON_KEY
 from wearon.domain.session import ClaimOutcome
 from wearon.domain.task import Channel
-from wearon.errors import InfrastructureError
+from wearon.errors import Misconfigured
 
 B2C, B2B = Channel.B2C, Channel.B2B
 #: The session columns the README documents as the ones the worker writes.
@@ -63,7 +63,7 @@ def test_when_the_app_refuses_the_refund_nothing_is_written(supabase: SupabaseBa
     s = claimed(supabase, B2C, who, balance=2)
     postgres.run_sql("delete from public.user_credit_balances where user_id = %s", (who,))
     # When the worker fails the session
-    with pytest.raises(InfrastructureError, match="P0002"):
+    with pytest.raises(Misconfigured, match="P0002"):
         supabase.store.fail_and_refund(B2C, s, "failed")
     # Then the session, our ledger and the app's records are as they were: the refund is still owed
     assert status(supabase, B2C, s) == "processing"
@@ -112,7 +112,7 @@ def revoked(supabase: SupabaseBackend) -> Iterator[Any]:
 def test_a_function_service_role_may_not_execute_fails(supabase: SupabaseBackend, revoked: Any) -> None:
     s = opened(supabase, B2C, owner())
     revoked("execute", "function public.wearon_claim_session(text, uuid, text)")
-    with pytest.raises(InfrastructureError, match="42501"):
+    with pytest.raises(Misconfigured, match="42501"):
         supabase.store.claim(B2C, s, "m1")
 
 
@@ -122,7 +122,7 @@ def test_a_table_service_role_may_not_write_fails_the_whole_call(
     who = owner()
     s = opened(supabase, B2C, who, balance=2)
     revoked("insert", "table public.wearon_refunds")
-    with pytest.raises(InfrastructureError, match="42501"):
+    with pytest.raises(Misconfigured, match="42501"):
         supabase.store.fail_and_refund(B2C, s, "failed")
     assert status(supabase, B2C, s) == "queued"
     assert postgres.balance(B2C, who) == 1

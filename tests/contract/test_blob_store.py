@@ -19,7 +19,7 @@ from tests.standins.supabase import SERVICE_ROLE_KEY
 from wearon.adapters.blobs.local import LocalBlobStore, load_or_create_key
 from wearon.adapters.blobs.supabase import SupabaseBlobStore
 from wearon.adapters.supabase_client import create_supabase_client
-from wearon.errors import BlobPathRejected, ConfigError, InfrastructureError, LinkRejected
+from wearon.errors import BlobPathRejected, ConfigError, InfrastructureError, LinkRejected, Misconfigured
 from wearon.ports import BlobStore
 
 PATH = "generated/u1/11111111-2222-3333-4444-555555555555.jpg"
@@ -138,7 +138,7 @@ def test_an_unknown_bucket_is_refused_as_supabase_storage_refuses_it(supabase: S
     assert answer.status_code == 400
     assert answer.json() == {"statusCode": "404", "error": "Bucket not found", "message": "Bucket not found"}
     client = create_supabase_client(supabase.url, SecretStr(SERVICE_ROLE_KEY))
-    with pytest.raises(InfrastructureError, match="Bucket not found"):
+    with pytest.raises(Misconfigured, match="Bucket not found"):
         SupabaseBlobStore(client, "generations").upload(PATH, b"data", "image/jpeg")
 
 

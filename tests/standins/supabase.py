@@ -6,7 +6,8 @@ RPC is executed the way PostgREST executes it, so grants are exercised: the stan
 `authenticator` (a role with no rights of its own) and runs each call in its own transaction after
 `set local role` to the role the request's key names (service_role, or anon), with the key's claims
 in `request.jwt.claims`. A function the role may not execute fails as it does on Supabase (42501,
-HTTP 403); one that does not exist in `public` is PGRST202 (404).
+HTTP 403); one that does not exist in `public` is PGRST202 (404), and one that exists but calls a
+missing function fails inside it (42883, 404).
 
 Speaks exactly what our adapters use, on the real wire format:
   POST /rest/v1/rpc/<function>            JSON args -> the function's JSON result; PostgREST's error
@@ -125,9 +126,28 @@ class SupabaseStandIn:
             return _pgrst(503, "PGRST000", "Could not connect with the database")
         try:
             result = await run_in_threadpool(self._call, function, args, role)
+        except psycopg.errors.UndefinedFunction as exc:
+            # PostgREST looks the function up in its schema cache first (PGRST202); one that exists
+            # but calls a missing one (the app's refund_credits renamed) fails inside, 42883.
+            if not await run_in_threadpool(self._in_schema, function):
+                missing = f"Could not find the function public.{function} in the schema cache"
+                return _pgrst(404, "PGRST202", missing)
+            return _postgres_error(exc)
         except psycopg.Error as exc:
-            return _postgres_error(exc, function)
+            return _postgres_error(exc)
         return JSONResponse(result)
+
+    def _in_schema(self, function: str) -> bool:
+        conn = self._borrow()
+        try:
+            found = conn.execute(
+                "select exists (select from pg_proc where pronamespace = 'public'::regnamespace"
+                " and proname = %s)",
+                (function,),
+            ).fetchone()
+        finally:
+            self._pool.put(conn)
+        return bool(found and found[0])
 
     def _call(self, function: str, args: dict[str, Any], role: str) -> Any:
         """As PostgREST: one transaction, as the request's role, with its claims."""
@@ -273,12 +293,10 @@ def _http_status(sqlstate: str) -> int:
     return next((status for prefix, status in _SQLSTATE_STATUS if sqlstate.startswith(prefix)), 400)
 
 
-def _postgres_error(exc: psycopg.Error, function: str) -> JSONResponse:
+def _postgres_error(exc: psycopg.Error) -> JSONResponse:
     """What PostgREST answers when the database raised `exc` (or could not be reached)."""
     if exc.sqlstate is None:  # no answer from the server at all
         return _pgrst(503, "PGRST000", "Could not connect with the database")
-    if isinstance(exc, psycopg.errors.UndefinedFunction):
-        return _pgrst(404, "PGRST202", f"Could not find the function public.{function} in the schema cache")
     message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
     return _pgrst(_http_status(exc.sqlstate), exc.sqlstate, message)
 
