@@ -60,12 +60,13 @@ from wearon.bridge.bridge import Bridge
 from wearon.bridge.depths import DepthReporter
 from wearon.domain.failure import FailureReason
 from wearon.domain.task import Channel, GenerationTask
-from wearon.log import configure_logging
+from wearon.log import Redactor, configure_logging
 from wearon.ports import BlobStore, BodyDetector, ImageFetcher, ImageProvider, SessionStore
 from wearon.services import Services
 from wearon.services.generation import GenerationService
 from wearon.services.sizing import SizeEstimator
 from wearon.settings import Settings
+from wearon.stderr_capture import capture_stderr
 
 #: Short socket timeouts: a Redis outage must make callers fail fast and retry, not hang.
 REDIS_TIMEOUT_S = 5.0
@@ -150,6 +151,14 @@ def build_fetcher(settings: Settings) -> SafeDownloader:
         allowed_hosts=settings.allowed_download_hosts,
         allow_private_networks=settings.download_allow_private_networks,
     )
+
+
+def configure_process_logging(service: str, settings: Settings) -> None:
+    """An entry point's logging, before its first line: JSON lines scrubbed of our secrets, and
+    every line on file descriptor 2 (native libraries, Python's own stderr) made one of them."""
+    secrets = secrets_of(settings)
+    configure_logging(service, level=settings.log_level, secrets=secrets)
+    capture_stderr(service, Redactor(secrets), level=settings.log_level)
 
 
 def secrets_of(settings: Settings) -> list[str]:

@@ -396,12 +396,9 @@ def api() -> dict[str, Any]:
         per_minute("Requests per minute, by status", requests, "status"),
         timeseries(
             "5xx ratio",
-            [
-                target(
-                    f'sum(rate({requests}{{status=~"5.."}}[{RATE}])) / sum(rate({requests}[{RATE}]))', "5xx"
-                )
-            ],
+            [target("wearon:http_server_error_ratio:rate5m", "5xx")],
             unit="percentunit",
+            description="Server errors among answered requests; a 499 (the client hung up) is neither.",
         ),
         timeseries(
             "Requests in flight, by route",

@@ -16,7 +16,7 @@ from tests.domain.test_task import raw
 from wearon import keys
 from wearon.bridge.bridge import Bridge
 from wearon.domain.failure import FailureReason
-from wearon.domain.task import Channel, GenerationTask
+from wearon.domain.task import Channel, GenerationTask, parse_task
 from wearon.errors import InfrastructureError
 
 PROCESSING = keys.bridge_processing("test")
@@ -213,3 +213,59 @@ def test_a_batch_whose_send_fails_is_kept_and_redriven(redis_client: redis.Redis
     assert bridge.redrive() == 2
     assert [t.task_id for t in sink.enqueued][-2:] == ["a", "b"]
     assert redis_client.llen(PROCESSING) == 0
+
+
+def test_a_payload_nested_1000_deep_is_dead_lettered_and_the_next_task_goes_through(
+    redis_client: redis.Redis, bridge: Bridge, sink: Sink
+) -> None:
+    redis_client.lpush(keys.TASKS, b"[" * 1000 + b"]" * 1000, raw(task_id="after"))
+    bridge.step()
+    assert [letter["kind"] for letter in dead_letters(redis_client)] == ["invalid_json"]
+    assert [t.task_id for t in sink.enqueued] == ["after"]
+    assert redis_client.llen(PROCESSING) == 0
+
+
+def test_a_deep_payload_over_the_size_cap_is_dead_lettered_and_the_next_task_goes_through(
+    redis_client: redis.Redis, bridge: Bridge, sink: Sink
+) -> None:
+    # Too large to parse, so the session salvage is the first to decode it
+    deep = b'{"channel": "b2c", "session_id": "' + str(uuid4()).encode() + b'", "x": '
+    deep += b"[" * 40_000 + b"]" * 40_000 + b"}"
+    redis_client.lpush(keys.TASKS, deep, raw(task_id="after"))
+    bridge.step()
+    assert [letter["kind"] for letter in dead_letters(redis_client)] == ["too_large"]
+    assert [t.task_id for t in sink.enqueued] == ["after"]
+    assert sink.refunds == []  # unreadable: the stuck-session sweep fails and refunds it later
+
+
+def _parser_with_a_bug(data: bytes) -> GenerationTask:
+    if b"poison" in data:
+        raise KeyError("a bug in the parser")
+    return parse_task(data)
+
+
+def test_a_parser_bug_dead_letters_that_payload_and_the_bridge_goes_on(
+    redis_client: redis.Redis, sink: Sink
+) -> None:
+    bridge = Bridge(
+        redis_client, enqueue=sink.enqueue, refund=sink.refund, bridge_id="test", parse=_parser_with_a_bug
+    )
+    redis_client.lpush(keys.TASKS, raw(task_id="poison"), raw(task_id="after"))
+    bridge.step()
+    [letter] = dead_letters(redis_client)
+    assert letter["kind"] == "parser_error"
+    assert "KeyError" in letter["reason"]
+    assert [t.task_id for t in sink.enqueued] == ["after"]
+    assert redis_client.llen(PROCESSING) == 0
+
+
+def test_a_salvage_bug_skips_the_refund_and_the_bridge_goes_on(redis_client: redis.Redis, sink: Sink) -> None:
+    def salvage(_: bytes) -> tuple[Channel, UUID] | None:
+        raise MemoryError
+
+    bridge = Bridge(redis_client, enqueue=sink.enqueue, refund=sink.refund, bridge_id="test", salvage=salvage)
+    redis_client.lpush(keys.TASKS, raw(version=2), raw(task_id="after"))
+    bridge.step()
+    assert [letter["kind"] for letter in dead_letters(redis_client)] == ["version"]
+    assert sink.refunds == []
+    assert [t.task_id for t in sink.enqueued] == ["after"]

@@ -1,12 +1,13 @@
 from __future__ import annotations
 
 import json
+import sys
 from datetime import UTC, datetime
 from uuid import UUID, uuid4
 
 import pytest
 
-from wearon.domain.task import MAX_PAYLOAD_BYTES, Channel, parse_task, salvage_session
+from wearon.domain.task import MAX_PAYLOAD_BYTES, MAX_SALVAGE_BYTES, Channel, parse_task, salvage_session
 from wearon.errors import InvalidTask
 
 
@@ -60,6 +61,9 @@ def test_valid_b2b_task_stores_under_the_store() -> None:
         (raw(image_urls=["file:///etc/passwd"]), "schema", "image_urls"),
         (raw(session_id="../../etc"), "schema", "session_id"),
         (raw(created_at="yesterday"), "schema", "created_at"),
+        (raw(created_at=1700000000), "schema", "ISO 8601"),
+        (raw(created_at="1700000000"), "schema", "ISO 8601"),
+        (raw(created_at="2026-11-22"), "schema", "ISO 8601"),
         (b'{"version": 1}' + b" " * MAX_PAYLOAD_BYTES, "too_large", "payload too large"),
     ],
 )
@@ -68,6 +72,65 @@ def test_invalid_payloads_say_why(data: bytes, kind: str, needle: str) -> None:
         parse_task(data)
     assert caught.value.kind == kind
     assert needle in caught.value.reason
+
+
+#: What a JSON decoder can be made to do by a small payload: recurse past the limit, convert a
+#: number past Python's 4,300-digit cap, or take bytes that are not UTF-8 (json.loads would
+#: guess UTF-16 or UTF-32 from the first bytes, and skip a UTF-8 BOM).
+DECODER_ATTACKS = {
+    "nested 1,000 arrays": b"[" * 1000 + b"]" * 1000,
+    "nested 30,000 arrays": b"[" * 30_000 + b"]" * 30_000,
+    "nested 10,000 objects": b'{"a":' * 10_000 + b"1" + b"}" * 10_000,
+    "nested under a field": raw(prompt="P").replace(b'"P"', b"[" * 5000 + b"]" * 5000),
+    "5,001-digit number": raw(version="V").replace(b'"V"', b"1" * 5001),
+    "UTF-16 with BOM": json.dumps(payload()).encode("utf-16"),
+    "UTF-16-LE without BOM": json.dumps(payload()).encode("utf-16-le"),
+    "UTF-32": json.dumps(payload()).encode("utf-32"),
+    "UTF-8 with BOM": b"\xef\xbb\xbf" + raw(),
+    "lone surrogate, escaped": raw(prompt="a\ud800b"),
+    "lone surrogate, as UTF-8 bytes": json.dumps(payload(prompt="a\udc00b"), ensure_ascii=False).encode(
+        "utf-8", "surrogatepass"
+    ),
+    "NaN": raw(version="V").replace(b'"V"', b"NaN"),
+}
+
+
+@pytest.mark.parametrize("data", DECODER_ATTACKS.values(), ids=DECODER_ATTACKS.keys())
+def test_decoder_attacks_are_invalid_json(data: bytes) -> None:
+    with pytest.raises(InvalidTask) as caught:
+        parse_task(data)
+    assert caught.value.kind == "invalid_json"
+
+
+@pytest.mark.parametrize("data", DECODER_ATTACKS.values(), ids=DECODER_ATTACKS.keys())
+def test_salvage_survives_decoder_attacks(data: bytes) -> None:
+    assert salvage_session(data) is None
+
+
+def test_nesting_is_refused_at_a_fixed_depth_whatever_the_recursion_limit() -> None:
+    # Hypothesis, for one, raises the limit while it runs a test: json.loads then took 1,000 levels.
+    limit = sys.getrecursionlimit()
+    sys.setrecursionlimit(50_000)
+    try:
+        with pytest.raises(InvalidTask) as caught:
+            parse_task(b"[" * 1000 + b"]" * 1000)
+    finally:
+        sys.setrecursionlimit(limit)
+    assert caught.value.kind == "invalid_json"
+
+
+def test_salvage_does_not_read_a_payload_far_past_the_cap() -> None:
+    session = uuid4()
+    readable = raw(session_id=str(session), version=2)
+    assert salvage_session(readable[:-1] + b" " * (MAX_SALVAGE_BYTES - len(readable)) + b"}") is not None
+    assert salvage_session(readable[:-1] + b" " * (MAX_SALVAGE_BYTES - len(readable) + 1) + b"}") is None
+
+
+def test_salvage_of_a_deep_payload_over_the_size_cap_gives_up() -> None:
+    # Over the cap, parse_task never decodes it; salvage_session is the first to try.
+    data = b'{"channel": "b2c", "pad": ' + b"[" * 40_000 + b"]" * 40_000 + b"}"
+    assert len(data) > MAX_PAYLOAD_BYTES
+    assert salvage_session(data) is None
 
 
 # --- what the app's TypeScript producer sends -----------------------------------------------------

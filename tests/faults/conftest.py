@@ -1,4 +1,4 @@
-"""Real processes under faults: `dramatiq wearon.worker:setup` workers and `python -m wearon.bridge`,
+"""Real processes under faults: `python -m wearon.worker` workers and `python -m wearon.bridge`,
 on real Redis, with the OpenAI stand-in and the image server in this process over HTTP."""
 
 from __future__ import annotations
@@ -86,7 +86,7 @@ class FaultStack:
             dramatiq_prom_db=str(metrics_dir),
             dramatiq_prom_port=str(free_port()),
         )
-        argv = [sys.executable, "-m", "dramatiq", "wearon.worker:setup", "-p", "1", "-t", str(threads)]
+        argv = [sys.executable, "-m", "wearon.worker", "-p", "1", "-t", str(threads)]
         argv += ["--queues", "generation", "maintenance", "refunds", "--worker-shutdown-timeout", "60000"]
         ready = Ready(WORKER_READY, count=1, metrics_port=int(env["dramatiq_prom_port"]))
         proc = Proc(name, argv, env, self.tmp, ready)

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import signal
 import time
+from uuid import UUID
 
 from tests.conftest import TEST_REDIS_URL
 from tests.faults.conftest import FaultStack, started
@@ -115,3 +117,25 @@ def test_a_hanging_provider_hits_the_time_limit_and_is_refunded(stack: FaultStac
     assert stack.refunds(task) == 1
     stack.assert_balances([task])
     assert "time_limit" in worker.output()
+
+
+def test_poison_payloads_are_dead_lettered_and_the_bridge_goes_on(stack: FaultStack) -> None:
+    bridge = started(stack.bridge())
+    started(stack.worker())
+    # Given an invalid task whose session is open (a credit spent), to be failed and refunded
+    invalid = stack.task(Channel.B2C, "invalid") | {"version": 2}
+    assert stack.backend.open_session(Channel.B2C, UUID(invalid["session_id"]), invalid["user_id"], "invalid")
+    # When poison payloads come first: deep nesting under the size cap (the parser decodes it) and
+    # over it (the session salvage does), then the invalid task, then a valid one
+    poison = [b"[" * 1000 + b"]" * 1000, b'{"channel": "b2c", "x": ' + b"[" * 40_000 + b"]" * 40_000 + b"}"]
+    stack.redis.lpush(keys.TASKS, *poison, json.dumps(invalid))
+    task = stack.push(Channel.B2C, "after the poison")
+    # Then the valid task completes, the bridge still runs, and the invalid one was refunded
+    stack.wait_terminal([task, invalid], timeout=30)
+    assert stack.status(task) == "completed"
+    assert (stack.status(invalid), stack.refunds(invalid)) == ("failed", 1)
+    stack.assert_balances([task, invalid])  # the credit is back, once
+    assert bridge.popen.poll() is None
+    dead = [json.loads(x)["kind"] for x in stack.redis.lrange(keys.DEAD_LETTERS, 0, -1)]
+    assert sorted(dead) == ["invalid_json", "too_large", "version"]
+    assert stack.redis.llen(keys.bridge_processing("default")) == 0

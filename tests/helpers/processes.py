@@ -52,21 +52,31 @@ def pid_alive(pid: int) -> bool:
 
 
 class Proc:
-    """A child process in its own process group, its output in a log file."""
+    """A child process in its own process group, its output in a log file (its stderr in one of
+    its own, `<name>.err`, with `split_stderr`)."""
 
     def __init__(
-        self, name: str, argv: list[str], env: dict[str, str], log_dir: Path, ready: Ready | None = None
+        self,
+        name: str,
+        argv: list[str],
+        env: dict[str, str],
+        log_dir: Path,
+        ready: Ready | None = None,
+        *,
+        split_stderr: bool = False,
     ) -> None:
         self.name = name
         self.ready = ready
         self.log = log_dir / f"{name}.log"
+        self.err_log = log_dir / f"{name}.err" if split_stderr else self.log
         self._out = self.log.open("ab")
+        self._err = self.err_log.open("ab") if split_stderr else None
         self.popen = subprocess.Popen(
             argv,
             env=env,
             cwd=ROOT,
             stdout=self._out,
-            stderr=subprocess.STDOUT,
+            stderr=self._err or subprocess.STDOUT,
             start_new_session=True,
             preexec_fn=die_with_parent,
         )
@@ -92,6 +102,8 @@ class Proc:
                 self.signal_group(signal.SIGKILL)
                 self.popen.wait(5)
         self._out.close()
+        if self._err is not None:
+            self._err.close()
         return int(self.popen.returncode)
 
     def output(self) -> str:

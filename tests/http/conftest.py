@@ -104,9 +104,9 @@ def start_api(pose_pool: PosePool, tmp_path_factory: pytest.TempPathFactory) -> 
     data_dir = tmp_path_factory.mktemp("api-data")
 
     @contextmanager
-    def start(detector: Any = None, **overrides: Any) -> Iterator[httpx.Client]:
+    def start(detector: Any = None, fetcher: Any = None, **overrides: Any) -> Iterator[httpx.Client]:
         settings = api_settings(**({"local_data_dir": data_dir} | overrides))
-        app = create_app(settings, detector=detector or pose_pool)
+        app = create_app(settings, detector=detector or pose_pool, fetcher=fetcher)
         # The lifespan loads what the app needs; give it longer than a bare server.
         with (
             serve(app, lifespan=True, start_timeout_s=30) as url,

@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+
 import httpx
 import pytest
 
 from tests.helpers.http_server import LocalHTTPServer
-from tests.http.conftest import estimate
+from tests.helpers.processes import wait_until
+from tests.http.conftest import ALLOWED_HOSTS, PNG, StartApi, estimate, person, png_bytes
+from wearon.adapters.download import SafeDownloader
 from wearon.http.schemas import EstimateResponse
+from wearon.services.sizing import MAX_CONCURRENT_ESTIMATES
 
 HEIGHT = 175.0
 SIZES = {"XS", "S", "M", "L", "XL", "XXL"}
@@ -96,3 +103,33 @@ def test_the_request_id_is_echoed_or_made_up(api: httpx.Client, photos: LocalHTT
     made_up = api.get("/health", headers={"X-Request-ID": "bad id\twith tab"})
     assert made_up.headers["X-Request-ID"] not in ("", "bad id\twith tab")
     assert len(made_up.headers["X-Request-ID"]) == 32
+
+
+def drip(hold: threading.Event) -> Iterator[bytes]:
+    """A PNG's first bytes, one a second, until the client gives up or the test ends."""
+    for byte in png_bytes(person())[:60]:
+        yield bytes([byte])
+        if hold.wait(1.0):
+            return
+
+
+def test_slow_downloads_do_not_hold_the_estimate_slots(start_api: StartApi, photos: LocalHTTPServer) -> None:
+    # Given the 8 estimate slots' worth of URLs that drip a byte a second (cut at 8 s)
+    hold = threading.Event()
+    photos.route("/drip.png", headers=PNG, body=lambda: drip(hold))
+    downloader = SafeDownloader(
+        allowed_hosts=frozenset(ALLOWED_HOSTS), allow_private_networks=True, timeout_s=8
+    )
+    with start_api(fetcher=downloader) as client, ThreadPoolExecutor(MAX_CONCURRENT_ESTIMATES) as pool:
+        before = len(photos.requests_to("/drip.png"))
+        dripping = [
+            pool.submit(estimate, client, photos.url("/drip.png")) for _ in range(MAX_CONCURRENT_ESTIMATES)
+        ]
+        wait_until(lambda: len(photos.requests_to("/drip.png")) == before + MAX_CONCURRENT_ESTIMATES, 10)
+        # When a valid request comes in
+        response = estimate(client, photos.url("/person.png"))
+        # Then it is answered while every slow download is still going
+        assert response.status_code == 200, response.text
+        assert not any(request.done() for request in dripping)
+        hold.set()  # (each then ends with a truncated PNG, refused)
+        assert {request.result().status_code for request in dripping} == {422}

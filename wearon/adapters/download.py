@@ -1,8 +1,9 @@
 """The one safe way to fetch an untrusted image URL (the pipeline's inputs, the size API's photo).
 
 Guards, in order: http(s) only, no credentials in the URL; host on the allow-list; every address
-the host resolves to is public (or, with `allow_private_networks`, private or loopback;
-link-local and cloud-metadata addresses never); the request goes to an address that was checked,
+the host resolves to is public (IANA's special-purpose registries decide for the blocks they list,
+`wearon.adapters.special_addresses`), or, with `allow_private_networks`, private or loopback
+(link-local and cloud-metadata addresses never); the request goes to an address that was checked,
 never to the name again, so a second DNS answer cannot redirect it (DNS rebinding); no
 redirects; 2xx only; `image/*` only, not content-encoded; a size cap counted while streaming;
 one wall-clock deadline over the whole download. Every refusal is ImageRejected with a stable
@@ -23,6 +24,7 @@ from typing import Any
 
 import httpx
 
+from wearon.adapters.special_addresses import special_block
 from wearon.errors import ImageRejected
 
 Resolve = Callable[[str, int], list[str]]
@@ -35,6 +37,8 @@ DEFAULT_PORTS = {"http": 80, "https": 443}
 METADATA_ADDRESSES = frozenset(
     ipaddress.ip_address(a) for a in ("169.254.169.254", "fd00:ec2::254", "100.100.100.200")
 )
+#: The translation prefix whose addresses end with the IPv4 address they are sent on to (RFC 6052).
+NAT64_WELL_KNOWN = ipaddress.IPv6Network("64:ff9b::/96")
 #: What `allow_private_networks` opens (RFC 1918, loopback, IPv6 unique-local), and nothing more.
 PRIVATE_NETWORKS = tuple(
     ipaddress.ip_network(n)
@@ -59,7 +63,8 @@ def _meanings(address: IPAddress) -> list[IPAddress]:
     address = ipaddress.IPv6Address(int(address))  # drop any %zone, which would defeat set lookups
     if address.ipv4_mapped is not None:
         return [address.ipv4_mapped]
-    # NAT64 (64:ff9b::/96) needs no case of its own: it lies in ::/8, which is reserved.
+    if address in NAT64_WELL_KNOWN:  # a translator sends it on to the IPv4 address it ends with
+        return [address, ipaddress.IPv4Address(int(address) & 0xFFFFFFFF)]
     return [address] if address.sixtofour is None else [address, address.sixtofour]
 
 
@@ -68,6 +73,9 @@ def _plain_address_allowed(address: IPAddress, allow_private: bool) -> bool:
         return False
     if allow_private and any(address in network for network in PRIVATE_NETWORKS):
         return True
+    block = special_block(address)
+    if block is not None:  # IANA's verdict, not Python's (which calls 192.0.0.8 global)
+        return block.public
     special = address.is_multicast or address.is_reserved or address.is_link_local or address.is_unspecified
     return address.is_global and not special
 

@@ -8,14 +8,13 @@ import threading
 from loguru import logger
 from prometheus_client import start_http_server
 
-from wearon.bootstrap import build_bridge, secrets_of
-from wearon.log import configure_logging
+from wearon.bootstrap import build_bridge, configure_process_logging
 from wearon.settings import load_settings
 
 
 def main() -> int:
     settings = load_settings()
-    configure_logging("bridge", level=settings.log_level, secrets=secrets_of(settings))
+    configure_process_logging("bridge", settings)
     bridge, depths = build_bridge(settings)
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):

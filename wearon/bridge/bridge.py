@@ -27,6 +27,8 @@ Enqueue = Callable[[GenerationTask], None]
 #: A block whose enqueues are sent together when it ends (one round trip per batch).
 Batch = Callable[[], AbstractContextManager[None]]
 Refund = Callable[[Channel, UUID, FailureReason], bool]
+Parse = Callable[[bytes], GenerationTask]
+Salvage = Callable[[bytes], tuple[Channel, UUID] | None]
 
 #: Tasks taken per round trip once the first one arrives (the burst path).
 BATCH = 200
@@ -46,8 +48,12 @@ class Bridge:
         bridge_id: str = "default",
         broker_errors: tuple[type[Exception], ...] = (),
         outage_backoff_s: float = OUTAGE_BACKOFF_S,
+        parse: Parse = parse_task,
+        salvage: Salvage = salvage_session,
     ) -> None:
         self._redis = client
+        self._parse = parse
+        self._salvage = salvage
         self._enqueue = enqueue
         self._batch = batch
         self._refund = refund
@@ -110,9 +116,13 @@ class Bridge:
     def _enqueue_one(self, raw: bytes) -> GenerationTask | None:
         """Enqueue one task, or dead-letter it (and take it off the processing list): None."""
         try:
-            task = parse_task(raw)
+            task = self._parse(raw)
         except InvalidTask as exc:
             self._reject(raw, exc)
+            return None
+        except Exception as exc:  # noqa: BLE001  a parser bug costs this payload, never the bridge
+            logger.opt(exception=exc).error("the task parser failed on a payload")
+            self._reject(raw, InvalidTask("parser_error", f"the parser failed: {_summary(exc)}"))
             return None
         with _task_context(task):
             _log_new_fields(task.ignored_fields)
@@ -138,7 +148,11 @@ class Bridge:
         self._refund_salvaged(raw)
 
     def _refund_salvaged(self, raw: bytes) -> None:
-        salvaged = salvage_session(raw)
+        try:
+            salvaged = self._salvage(raw)
+        except Exception as exc:  # noqa: BLE001  the payload is dead-lettered already; go on
+            logger.opt(exception=exc).error("could not read the session of an invalid task: not refunded now")
+            return
         if salvaged is None:
             return
         channel, session_id = salvaged
@@ -150,6 +164,11 @@ class Bridge:
                 logger.error("could not fail and refund the session now: {}", exc)
                 return
             logger.info("session of the invalid task failed; refunded: {}", refunded)
+
+
+def _summary(exc: BaseException) -> str:
+    """The exception's type and the start of its text (which may quote the payload)."""
+    return f"{type(exc).__name__}: {str(exc)[:200]}"
 
 
 _fields_logged: set[str] = set()

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import json
+import re
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any, Literal
@@ -19,6 +19,7 @@ from pydantic import (
     field_validator,
     model_validator,
 )
+from pydantic_core import from_json
 
 from wearon.domain.storage_path import is_path_segment
 from wearon.errors import InvalidTask
@@ -27,6 +28,10 @@ from wearon.validation import describe
 #: A task is a few URLs and a prompt; anything larger is not from our API.
 MAX_PAYLOAD_BYTES = 64 * 1024
 MAX_IMAGES = 8
+#: How much of an invalid payload is decoded to find its session, so a huge one cannot exhaust memory.
+MAX_SALVAGE_BYTES = 16 * MAX_PAYLOAD_BYTES
+#: How an ISO 8601 date-time begins (the producer writes JavaScript's toISOString()).
+_DATE_TIME = re.compile(r"\d{4}-\d{2}-\d{2}[Tt ]")
 
 
 class Channel(StrEnum):
@@ -84,6 +89,14 @@ class GenerationTask(BaseModel):
             raise ValueError("must be usable as one storage path segment (no /, \\, %, ?, #, . or ..)")
         return value
 
+    @field_validator("created_at", mode="before")
+    @classmethod
+    def _date_time_text(cls, value: object) -> object:
+        # pydantic alone also reads a number, or a string of digits, as a Unix time.
+        if not isinstance(value, str) or not _DATE_TIME.match(value):
+            raise ValueError("must be an ISO 8601 date-time string, like 2026-11-22T10:00:00Z")
+        return value
+
     @model_validator(mode="after")
     def _owner_matches_channel(self) -> GenerationTask:
         if self.channel is Channel.B2B and not self.store_id:
@@ -114,10 +127,7 @@ def parse_task(raw: bytes) -> GenerationTask:
     """Validate one queue payload, or raise InvalidTask with a reason fit for a dead letter."""
     if len(raw) > MAX_PAYLOAD_BYTES:
         raise InvalidTask("too_large", f"payload too large: {len(raw)} bytes > {MAX_PAYLOAD_BYTES}")
-    try:
-        data = json.loads(raw)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise InvalidTask("invalid_json", f"invalid JSON: {exc}") from None
+    data = _decode(raw)
     if not isinstance(data, dict):
         raise InvalidTask("schema", "payload is not a JSON object")
     version = data.get("version", 1)  # absent means 1, as in the app's model
@@ -129,12 +139,28 @@ def parse_task(raw: bytes) -> GenerationTask:
         raise InvalidTask("schema", "schema violation: " + describe(exc, whole="task")) from None
 
 
-def salvage_session(raw: bytes) -> tuple[Channel, UUID] | None:
-    """Best effort: the channel and session of an invalid payload, so its credit can be refunded."""
+def _decode(raw: bytes) -> object:
+    """UTF-8 JSON text (RFC 8259), decoded by pydantic-core's parser rather than json.loads, whose
+    C scanner recurses on the interpreter's stack: 1,000 levels raise RecursionError, at a depth
+    that moves with the caller's stack and recursion limit. This one refuses nesting past a fixed
+    depth (200), numbers past 4,300 digits, escapes that are not Unicode characters (lone
+    surrogates), NaN, and anything but UTF-8 (json.loads would guess UTF-16 or UTF-32 from the
+    first bytes and skip a BOM). Whatever decoding raises becomes InvalidTask here."""
     try:
-        data = json.loads(raw)
+        return from_json(raw, allow_inf_nan=False)
+    except (ValueError, RecursionError, MemoryError) as exc:
+        raise InvalidTask("invalid_json", f"invalid JSON: {type(exc).__name__}: {exc}") from None
+
+
+def salvage_session(raw: bytes) -> tuple[Channel, UUID] | None:
+    """Best effort: the channel and session of an invalid payload, so its credit can be refunded.
+    A payload far past the size cap is not read at all (the stuck-session sweep refunds it)."""
+    if len(raw) > MAX_SALVAGE_BYTES:
+        return None
+    try:
+        data: Any = _decode(raw)
         channel = Channel(data["channel"])
         session_id = data["session_id"]
         return channel, UUID(session_id)
-    except (ValueError, KeyError, TypeError, AttributeError):
+    except (InvalidTask, ValueError, KeyError, TypeError, AttributeError):
         return None

@@ -2,8 +2,9 @@
 
 The handlers here are the one place exceptions become responses: our own request errors
 (ApiError), the domain's refusals (ImageRejected, BodyNotDetected, InvalidSizeChart, LinkRejected),
-Starlette's 404/405, and, last, anything unexpected, which is logged and answered with a bare 500,
-never a traceback.
+Starlette's 404/405, a client that hung up before its answer (499, logged at INFO: not our
+failure), and, last, anything unexpected, which is logged and answered with a bare 500, never a
+traceback.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from collections.abc import Mapping
 
 from loguru import logger
 from starlette.exceptions import HTTPException
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 
 from wearon.errors import BodyNotDetected, ImageRejected, InvalidSizeChart, LinkRejected, WearOnError
@@ -30,6 +31,8 @@ class ApiError(Exception):
 
 #: A refused /files link (tampered, malformed or a bad path: 403).
 _LINK_STATUS = {"link_expired": 410, "not_found": 404}
+#: nginx's status for a request whose client closed the connection before the answer.
+CLIENT_CLOSED_REQUEST = 499
 #: Starlette's own HTTP errors, by status, as stable codes.
 _HTTP_CODES = {404: "not_found", 405: "method_not_allowed"}
 
@@ -67,6 +70,13 @@ async def http_error(_: Request, exc: Exception) -> Response:
     return error_response(exc.status_code, code, str(exc.detail), exc.headers)
 
 
+async def client_disconnected(_: Request, exc: Exception) -> Response:
+    assert isinstance(exc, ClientDisconnect)
+    logger.info("client disconnected")
+    # Never sent (there is no one to send it to); the middleware counts its status.
+    return Response(status_code=CLIENT_CLOSED_REQUEST)
+
+
 async def unexpected_error(_: Request, exc: Exception) -> Response:
     logger.opt(exception=exc).error("unhandled error")
     return error_response(500, "internal_error", "The server could not complete the request.")
@@ -76,5 +86,6 @@ EXCEPTION_HANDLERS = {
     ApiError: api_error,
     WearOnError: wearon_error,
     HTTPException: http_error,
+    ClientDisconnect: client_disconnected,
     Exception: unexpected_error,
 }

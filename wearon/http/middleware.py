@@ -1,7 +1,9 @@
 """The API's one middleware: every request gets an id, an access-log line and its metrics.
 
-The request id is bound to every log line the request causes and echoed to the caller. Requests
-are labelled by route template (not raw path), so an unknown path cannot create series.
+The request id is bound to every log line the request causes and echoed to the caller. Every
+label value comes from a fixed set, so no request can create series: the route template (or
+`unmatched`, never the raw path), the method (`other` for any but the standard ones) and the status
+our app answered (499 when the client hung up first, see `error_handlers`).
 """
 
 from __future__ import annotations
@@ -20,6 +22,9 @@ from wearon.metrics import HTTP_IN_FLIGHT, HTTP_REQUESTS, HTTP_SECONDS
 
 REQUEST_ID_HEADER = "X-Request-ID"
 UNMATCHED = "unmatched"
+#: Methods counted by name; a caller may send any token as a method.
+KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS"})
+OTHER_METHOD = "other"
 #: A caller's id is reused only if it is short and plain; anything else could forge log lines.
 _SAFE_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 
@@ -61,7 +66,7 @@ class ObserveRequests:
 
 
 def _record(scope: Scope, route: str, status: int, elapsed_s: float) -> None:
-    method = scope["method"]
+    method = scope["method"] if scope["method"] in KNOWN_METHODS else OTHER_METHOD
     HTTP_SECONDS.labels(route, method).observe(elapsed_s)
     HTTP_REQUESTS.labels(route, method, str(status)).inc()
     # The path only: query strings can carry tokens.

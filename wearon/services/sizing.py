@@ -1,13 +1,16 @@
 """The sizing use case (POST /estimate-body): fetch, decode, detect, measure, recommend.
 
-Nothing here runs CPU work on the event loop: the download and decoding go to Starlette's thread
-pool, pose detection to the detector's own workers.
+Nothing here runs CPU work on the event loop: the download goes to threads of its own, decoding to
+Starlette's thread pool, pose detection to the detector's own workers. A download is never done
+in an estimate slot: a URL that drips a byte a second would hold the slot (and the pose model's
+turn) for the whole download deadline.
 """
 
 from __future__ import annotations
 
 import asyncio
 
+import anyio
 from loguru import logger
 from PIL import Image
 from starlette.concurrency import run_in_threadpool
@@ -19,6 +22,10 @@ from wearon.ports import BodyDetector, ImageFetcher
 #: How many estimates may hold a downloaded, decoded photo at once; the rest wait their turn,
 #: which bounds memory (a photo may be up to 40 MP) under a burst.
 MAX_CONCURRENT_ESTIMATES = 8
+#: How many requests may hold a photo's bytes (up to the downloader's cap, 10 MB) at once: being
+#: downloaded, or downloaded and waiting for an estimate slot. Each download holds a thread of its
+#: own, never one of Starlette's pool.
+MAX_CONCURRENT_DOWNLOADS = 32
 
 
 class SizeEstimator:
@@ -29,11 +36,14 @@ class SizeEstimator:
         detector: BodyDetector,
         chart: SizeChart = DEFAULT_CHART,
         max_concurrent: int = MAX_CONCURRENT_ESTIMATES,
+        max_downloads: int = MAX_CONCURRENT_DOWNLOADS,
     ) -> None:
         self._fetcher = fetcher
         self._detector = detector
         self.chart = chart
         self._slots = asyncio.Semaphore(max_concurrent)
+        self._photos_in_hand = asyncio.Semaphore(max_downloads)
+        self._download_threads = anyio.CapacityLimiter(max_downloads)
 
     @property
     def ready(self) -> bool:
@@ -48,13 +58,16 @@ class SizeEstimator:
         weight_kg: float | None = None,
     ) -> Recommendation:
         """Raises ImageRejected (the URL or image) or BodyNotDetected (the photo's content)."""
-        async with self._slots:
-            data = await run_in_threadpool(self._fetcher.fetch, image_url)
-            image = await run_in_threadpool(self._decode, data)
-            views = await self._detector.detect_views(image)
-            result = await run_in_threadpool(
-                self._recommend, views, height_cm, chart or self.chart, weight_kg
+        async with self._photos_in_hand:
+            data = await anyio.to_thread.run_sync(
+                self._fetcher.fetch, image_url, limiter=self._download_threads
             )
+            async with self._slots:
+                image = await run_in_threadpool(self._decode, data)
+                views = await self._detector.detect_views(image)
+                result = await run_in_threadpool(
+                    self._recommend, views, height_cm, chart or self.chart, weight_kg
+                )
         logger.bind(size=result.size, confidence=round(result.confidence, 3)).info("size estimated")
         return result
 
