@@ -14,7 +14,7 @@ from loguru import logger
 
 from tests.domain.test_task import raw
 from wearon import keys
-from wearon.bridge.bridge import Bridge
+from wearon.bridge.bridge import FIELD_NAME_CHARS, MAX_FIELD_NAMES, Bridge
 from wearon.domain.failure import FailureReason
 from wearon.domain.task import Channel, GenerationTask, parse_task
 from wearon.errors import InfrastructureError
@@ -120,6 +120,26 @@ def test_fields_the_app_added_are_ignored_and_logged_once_per_name(
     assert dead_letters(redis_client) == []
     assert sum(added in line for line in lines) == 1
     assert sum(other in line for line in lines) == 1
+
+
+def test_the_names_remembered_are_bounded(redis_client: redis.Redis, bridge: Bridge, sink: Sink) -> None:
+    # Given a producer that invents new field names on every task (the names are its to choose)
+    lines: list[str] = []
+    sink_id = logger.add(lambda m: lines.append(m.record["message"]), level="WARNING")
+    try:
+        for n in range(3):
+            names = {f"f{n}_{i}_" + "x" * 500: i for i in range(MAX_FIELD_NAMES)}
+            redis_client.lpush(keys.TASKS, raw(task_id=f"t{n}", **names))
+            bridge.step()
+    finally:
+        logger.remove(sink_id)
+    # Then every task is still taken, the bridge names at most MAX_FIELD_NAMES of them, each cut
+    # short, and says once that it stopped
+    assert [t.task_id for t in sink.enqueued] == ["t0", "t1", "t2"]
+    named = [name for line in lines if "ignored:" in line for name in line.split(": ", 1)[1].split(", ")]
+    assert len(named) == MAX_FIELD_NAMES
+    assert max(map(len, named)) == FIELD_NAME_CHARS
+    assert sum("no more are named" in line for line in lines) == 1
 
 
 @pytest.mark.parametrize("owner", ["..", "a/b", "a%2F..", "a?b", "a#b", "a\\b", "a\x01b"])

@@ -33,6 +33,9 @@ Salvage = Callable[[bytes], tuple[Channel, UUID] | None]
 #: Tasks taken per round trip once the first one arrives (the burst path).
 BATCH = 200
 BLOCK_S = 1
+#: How many unknown field names a bridge names in its log, and how much of each (see _NewFields).
+MAX_FIELD_NAMES = 64
+FIELD_NAME_CHARS = 64
 #: Redis (or the broker) down: wait this long between attempts, never a tight loop.
 OUTAGE_BACKOFF_S = 5.0
 
@@ -60,6 +63,7 @@ class Bridge:
         self._processing = keys.bridge_processing(bridge_id)
         self._transient: tuple[type[Exception], ...] = (RedisError, *broker_errors)
         self._backoff_s = outage_backoff_s
+        self._new_fields = _NewFields()
 
     def run(self, stop: threading.Event) -> None:
         """Move tasks until `stop` is set; the task in hand is always finished first."""
@@ -125,7 +129,7 @@ class Bridge:
             self._reject(raw, InvalidTask("parser_error", f"the parser failed: {_summary(exc)}"))
             return None
         with _task_context(task):
-            _log_new_fields(task.ignored_fields)
+            self._new_fields.log(task.ignored_fields)
             self._enqueue(task)
         return task
 
@@ -171,18 +175,26 @@ def _summary(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {str(exc)[:200]}"
 
 
-_fields_logged: set[str] = set()
-_fields_lock = threading.Lock()
+class _NewFields:
+    """Names each field the app added that we ignore, once: a deploy of the app that adds one must
+    be seen, but not on every task. The names are the producer's to choose, so only the first
+    MAX_FIELD_NAMES are remembered (each cut to FIELD_NAME_CHARS); past that, one line says so."""
 
+    def __init__(self) -> None:
+        self._seen: set[str] = set()
+        self._full = False
 
-def _log_new_fields(fields: frozenset[str]) -> None:
-    """Name each field the app added that we ignore, once per process: a deploy of the app that
-    adds one must be seen, but not on every task."""
-    with _fields_lock:
-        new = sorted(fields - _fields_logged)
-        _fields_logged.update(new)
-    if new:
-        logger.warning("the app sent fields this worker does not know, ignored: {}", ", ".join(new))
+    def log(self, fields: frozenset[str]) -> None:
+        new = sorted({name[:FIELD_NAME_CHARS] for name in fields} - self._seen)
+        if self._full or not new:
+            return
+        room = MAX_FIELD_NAMES - len(self._seen)
+        if named := new[:room]:
+            self._seen.update(named)
+            logger.warning("the app sent fields this worker does not know, ignored: {}", ", ".join(named))
+        if len(new) > room:
+            self._full = True
+            logger.warning("more than {} unknown field names; no more are named", MAX_FIELD_NAMES)
 
 
 def _task_context(task: GenerationTask) -> AbstractContextManager[None]:
