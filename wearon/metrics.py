@@ -49,6 +49,10 @@ BRIDGE_LAG_SECONDS = Histogram(
 )
 QUEUE_DEPTH = Gauge("wearon_queue_depth", "Length of each queue we own or feed.", ["queue"])
 STUCK_SWEPT = Counter("wearon_stuck_sessions_swept_total", "Stuck sessions failed and refunded by the sweep.")
+STUCK_SKIPPED = Counter(
+    "wearon_stuck_sessions_skipped_total",
+    "Stuck sessions the sweep left open because their refund was refused (retried every minute).",
+)
 MISCONFIGURATIONS = Counter(
     "wearon_misconfiguration_errors_total",
     "Calls our database or storage refused as misconfigured (no retry changes them), by call and code.",

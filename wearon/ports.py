@@ -11,7 +11,7 @@ from uuid import UUID
 
 from PIL import Image
 
-from wearon.domain.session import ClaimOutcome
+from wearon.domain.session import ClaimOutcome, SweepResult
 from wearon.domain.sizing import View
 from wearon.domain.task import Channel
 
@@ -44,8 +44,9 @@ class SessionStore(Protocol):
         """
         ...
 
-    def sweep_stuck(self, older_than_s: int, reason: str) -> int:
-        """fail_and_refund every session queued|processing for longer than `older_than_s`."""
+    def sweep_stuck(self, older_than_s: int, reason: str) -> SweepResult:
+        """fail_and_refund every session queued|processing for longer than `older_than_s`; one whose
+        refund is refused is left open and counted as skipped, never blocking the others."""
         ...
 
 

@@ -232,25 +232,33 @@ end $$;
 
 -- fail_and_refund every session queued|processing for longer than p_older_than_s. SKIP LOCKED:
 -- never wait on a worker that holds a row; it is alive, and the next sweep will see the row again.
-create or replace function public.wearon_sweep_stuck(p_older_than_s integer, p_reason text)
-returns integer language plpgsql set search_path = '' as $$
+-- Each session in a subtransaction of its own: one owner whose refund_credits refuses (a deleted
+-- user, say) is skipped, left open for the next sweep, and counted, and the others are refunded.
+create or replace function public.wearon_sweep_stuck(
+    p_older_than_s integer, p_reason text, out refunded integer, out skipped integer)
+language plpgsql set search_path = '' as $$
 declare
     v_channel text;
     v_id      uuid;
-    v_count   integer := 0;
 begin
+    refunded := 0;
+    skipped := 0;
     foreach v_channel in array array['b2c', 'b2b'] loop
         for v_id in execute format(
             'select id from public.%I where status in (''queued'', ''processing'')
              and updated_at < now() - make_interval(secs => $1) for update skip locked',
             public.wearon_session_table(v_channel)) using p_older_than_s
         loop
-            if public.wearon_fail_and_refund(v_channel, v_id, p_reason) then
-                v_count := v_count + 1;
-            end if;
+            begin
+                if public.wearon_fail_and_refund(v_channel, v_id, p_reason) then
+                    refunded := refunded + 1;
+                end if;
+            exception when others then
+                skipped := skipped + 1;
+                raise warning 'wearon_sweep_stuck: % session % left open: % %', v_channel, v_id, sqlstate, sqlerrm;
+            end;
         end loop;
     end loop;
-    return v_count;
 end $$;
 
 -- Functions are executable by PUBLIC by default, and Supabase grants anon and authenticated

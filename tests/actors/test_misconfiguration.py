@@ -197,7 +197,7 @@ def test_a_deferred_refund_owed_past_the_bound_is_given_up_and_the_sweep_pays_it
         broken.fix()
     # Then, once fixed, the stuck-session sweep fails and refunds it, once
     supabase.age(Channel.B2C, session, 901)
-    assert supabase.store.sweep_stuck(900, FailureReason.STUCK.user_message) == 1
+    assert supabase.store.sweep_stuck(900, FailureReason.STUCK.user_message).refunded == 1
     assert status(backend, task) == "failed"
     assert backend.refunds(task) == 1
     assert backend.balance_of(task) == pipeline.START_BALANCE

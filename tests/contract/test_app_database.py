@@ -16,7 +16,7 @@ from tests.contract.test_session_store import all_at_once, claimed, opened, stat
 from tests.helpers import postgres
 from tests.helpers.backends import SupabaseBackend
 from tests.standins.supabase import ANON_KEY
-from wearon.domain.session import ClaimOutcome
+from wearon.domain.session import ClaimOutcome, SweepResult
 from wearon.domain.task import Channel
 from wearon.errors import Misconfigured
 
@@ -69,6 +69,25 @@ def test_when_the_app_refuses_the_refund_nothing_is_written(supabase: SupabaseBa
     assert status(supabase, B2C, s) == "processing"
     assert postgres.refund_count(B2C, s) == 0
     assert postgres.app_refunds(B2C, who) == []
+
+
+def test_an_owner_whose_refund_is_refused_does_not_block_the_sweep(supabase: SupabaseBackend) -> None:
+    # Given three stuck sessions, one of whose owner the app's refund_credits refuses
+    owners = [owner() for _ in range(3)]
+    stuck = [claimed(supabase, B2C, who, balance=2) for who in owners]
+    for s in stuck:
+        supabase.age(B2C, s, 3600)
+    postgres.run_sql("delete from public.user_credit_balances where user_id = %s", (owners[1],))
+    # When the sweep runs, the other two are refunded and the refused one is left open, counted
+    assert supabase.store.sweep_stuck(900, "stuck") == SweepResult(refunded=2, skipped=1)
+    assert [status(supabase, B2C, s) for s in stuck] == ["failed", "processing", "failed"]
+    assert [postgres.balance(B2C, who) for who in (owners[0], owners[2])] == [2, 2]
+    assert postgres.refund_count(B2C, stuck[1]) == 0
+    # and once the app's row is back, the next sweep pays it, once
+    postgres.set_balance(B2C, owners[1], 1)
+    assert supabase.store.sweep_stuck(900, "stuck") == SweepResult(refunded=1, skipped=0)
+    assert postgres.balance(B2C, owners[1]) == 2
+    assert postgres.app_refunds(B2C, owners[1]) == [1]
 
 
 # --- of the app's rows, only the documented columns --------------------------------------------
@@ -349,4 +368,4 @@ def test_our_grants_do_not_lean_on_supabases_default_privileges(postgres_schema:
             as_service_role(dsn, "select public.wearon_fail_and_refund('b2c', %s, 'failed')", (failed,))
             is True
         )
-        assert as_service_role(dsn, "select public.wearon_sweep_stuck(0, 'stuck')", ()) == 0
+        assert as_service_role(dsn, "select refunded from public.wearon_sweep_stuck(0, 'stuck')", ()) == 0

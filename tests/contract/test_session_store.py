@@ -24,7 +24,7 @@ from tests.standins.supabase import POOL_SIZE, SERVICE_ROLE_KEY
 from wearon.adapters.store.sqlite import SqliteSessionStore
 from wearon.adapters.store.supabase import SupabaseSessionStore
 from wearon.adapters.supabase_client import create_supabase_client
-from wearon.domain.session import ClaimOutcome
+from wearon.domain.session import ClaimOutcome, SweepResult
 from wearon.domain.task import Channel
 from wearon.errors import InfrastructureError
 from wearon.ports import SessionStore
@@ -259,20 +259,20 @@ def test_sweep_refunds_only_old_open_sessions(backend: Backend) -> None:
     backend.age(B2B, shop_old, 3600)
     user_balance = backend.balance(B2C, OWNER)
 
-    assert backend.store.sweep_stuck(900, "stuck") == 3
+    assert backend.store.sweep_stuck(900, "stuck") == SweepResult(refunded=3)
 
     statuses = [status(backend, B2C, s) for s in (old_queued, old_processing, fresh, old_done, old_failed)]
     assert statuses == ["failed", "failed", "queued", "completed", "failed"]
     assert status(backend, B2B, shop_old) == "failed"
     assert backend.balance(B2C, OWNER) == user_balance + 2
     assert backend.balance(B2B, SHOP) == 1
-    assert backend.store.sweep_stuck(900, "stuck") == 0
+    assert backend.store.sweep_stuck(900, "stuck") == SweepResult(refunded=0)
 
 
 def test_sweep_and_a_late_failure_refund_once(backend: Backend) -> None:
     s = claimed(backend, balance=1)
     backend.age(B2C, s, 3600)
-    results = all_at_once(2, lambda: int(backend.store.sweep_stuck(900, "stuck")))
+    results = all_at_once(2, lambda: backend.store.sweep_stuck(900, "stuck").refunded)
     results += [int(backend.store.fail_and_refund(B2C, s, "late"))]
     assert sum(results) == 1
     assert backend.balance(B2C, OWNER) == 1

@@ -150,11 +150,11 @@ class SupabaseStandIn:
         return bool(found and found[0])
 
     def _call(self, function: str, args: dict[str, Any], role: str) -> Any:
-        """As PostgREST: one transaction, as the request's role, with its claims."""
+        """As PostgREST: one transaction, as the request's role, with its claims; a scalar result
+        as that JSON value, one composite row (OUT parameters) as an object, a set as an array."""
         named = sql.SQL(", ").join(
             sql.SQL("{} => {}").format(sql.Identifier(k), sql.Placeholder(k)) for k in sorted(args)
         )
-        query = sql.SQL("select public.{}({})").format(sql.Identifier(function), named)
         conn = self._borrow()
         try:
             with conn.transaction():
@@ -162,6 +162,8 @@ class SupabaseStandIn:
                 conn.execute(
                     "select set_config('request.jwt.claims', %s, true)", (json.dumps({"role": role}),)
                 )
+                shape = _RESULT_SHAPES[_result_shape(conn, function)]
+                query = sql.SQL(shape).format(fn=sql.Identifier(function), args=named)
                 row = conn.execute(query, args).fetchone()
         except psycopg.OperationalError:
             conn.close()  # broken: a fresh one is opened next time
@@ -299,6 +301,28 @@ def _postgres_error(exc: psycopg.Error) -> JSONResponse:
         return _pgrst(503, "PGRST000", "Could not connect with the database")
     message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
     return _pgrst(_http_status(exc.sqlstate), exc.sqlstate, message)
+
+
+#: How PostgREST answers a function, by what it returns: a scalar as that JSON value, one row of a
+#: composite type (or of OUT parameters) as an object, a set as an array.
+_RESULT_SHAPES = {
+    "scalar": "select public.{fn}({args})",
+    "row": "select to_jsonb(r) from public.{fn}({args}) as r",
+    "set": "select coalesce(jsonb_agg(r), '[]') from public.{fn}({args}) as r",
+}
+
+
+def _result_shape(conn: psycopg.Connection[Any], function: str) -> str:
+    found = conn.execute(
+        "select p.proretset, t.typtype = 'c' or p.prorettype = 'record'::regtype from pg_proc p"
+        " join pg_type t on t.oid = p.prorettype"
+        " where p.pronamespace = 'public'::regnamespace and p.proname = %s limit 1",
+        (function,),
+    ).fetchone()
+    if found is None:
+        return "scalar"  # unknown: the call itself fails as PostgREST's would
+    returns_set, composite = found
+    return "set" if returns_set else "row" if composite else "scalar"
 
 
 def _pgrst(status: int, code: str, message: str) -> JSONResponse:

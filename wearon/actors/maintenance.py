@@ -43,14 +43,23 @@ def sweep_stuck_sessions() -> None:
     swept = services.store.sweep_stuck(
         services.settings.stuck_session_after_s, FailureReason.STUCK.user_message
     )
-    metrics.STUCK_SWEPT.inc(swept)
+    metrics.STUCK_SWEPT.inc(swept.refunded)
+    metrics.STUCK_SKIPPED.inc(swept.skipped)
     logger.log(
-        "WARNING" if swept else "INFO",
+        "WARNING" if swept.refunded else "INFO",
         "{} for {}: failed and refunded {} stuck sessions",
         kind,
         minute,
-        swept,
+        swept.refunded,
     )
+    if swept.skipped:
+        logger.error(
+            "{} for {}: {} stuck sessions left open, their refund refused (the database's warnings"
+            " name them); each is tried again every minute",
+            kind,
+            minute,
+            swept.skipped,
+        )
 
 
 def sweep_minute(options: dict[str, Any]) -> str | None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from enum import StrEnum
 
 
@@ -25,3 +26,12 @@ class ClaimOutcome(StrEnum):
     #: Processing under another message's claim (a duplicate task in flight); do nothing.
     BUSY = "busy"
     MISSING = "missing"
+
+
+@dataclass(frozen=True)
+class SweepResult:
+    """What one stuck-session sweep did: sessions failed with their credit refunded, and sessions
+    it left open because their refund was refused (tried again by the next sweep)."""
+
+    refunded: int
+    skipped: int = 0

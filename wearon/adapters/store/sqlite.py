@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 from uuid import UUID
 
-from wearon.domain.session import ClaimOutcome, SessionStatus
+from wearon.domain.session import ClaimOutcome, SessionStatus, SweepResult
 from wearon.domain.task import Channel
 from wearon.errors import InfrastructureError
 
@@ -107,7 +107,8 @@ class SqliteSessionStore:
         with self._tx() as db:
             return _fail_and_refund(db, channel, str(session_id), reason)
 
-    def sweep_stuck(self, older_than_s: int, reason: str) -> int:
+    def sweep_stuck(self, older_than_s: int, reason: str) -> SweepResult:
+        """Here the app's credits are our own tables: no refund can be refused, none is skipped."""
         swept = 0
         with self._tx() as db:
             for channel, (table, _, _) in _TABLES.items():
@@ -116,7 +117,7 @@ class SqliteSessionStore:
                     (*_OPEN, _now(ago_s=older_than_s)),
                 ).fetchall()
                 swept += sum(_fail_and_refund(db, channel, sid, reason) for (sid,) in stuck)
-        return swept
+        return SweepResult(refunded=swept)
 
     # --- what the Next.js API does, and what tests and the demo inspect -------------------------
 

@@ -15,11 +15,11 @@ import httpx
 from supabase import Client
 
 from wearon.adapters.supabase_errors import counted, postgrest_error
-from wearon.domain.session import ClaimOutcome
+from wearon.domain.session import ClaimOutcome, SweepResult
 from wearon.domain.task import Channel
 from wearon.errors import InfrastructureError, Misconfigured
 
-T = TypeVar("T", bool, int, str)
+T = TypeVar("T", bool, int, str, dict[str, Any])
 
 
 class SupabaseSessionStore:
@@ -45,8 +45,12 @@ class SupabaseSessionStore:
     def fail_and_refund(self, channel: Channel, session_id: UUID, reason: str) -> bool:
         return self._call("wearon_fail_and_refund", bool, channel, session_id, p_reason=reason)
 
-    def sweep_stuck(self, older_than_s: int, reason: str) -> int:
-        return self._rpc("wearon_sweep_stuck", int, {"p_older_than_s": older_than_s, "p_reason": reason})
+    def sweep_stuck(self, older_than_s: int, reason: str) -> SweepResult:
+        data = self._rpc("wearon_sweep_stuck", dict, {"p_older_than_s": older_than_s, "p_reason": reason})
+        refunded, skipped = data.get("refunded"), data.get("skipped")
+        if type(refunded) is not int or type(skipped) is not int:
+            raise counted(Misconfigured("wearon_sweep_stuck", "wrong_type", f"returned {sorted(data)}"))
+        return SweepResult(refunded=refunded, skipped=skipped)
 
     def _call(self, function: str, returns: type[T], channel: Channel, session_id: UUID, **args: str) -> T:
         params = {"p_channel": channel.value, "p_session_id": str(session_id), **args}
