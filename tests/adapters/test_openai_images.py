@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator
 
+import httpx
 import pytest
 from PIL import Image
 from pydantic import SecretStr
@@ -50,7 +51,9 @@ def test_success_returns_the_decoded_image(standin: tuple[OpenAIStandIn, str]) -
     stand, url = standin
     rec = Recorder()
     data = provider(url, rec).edit([JPEG, JPEG], "ok prompt 1")
-    assert data.startswith(b"\x89PNG")
+    # Asked for as JPEG, so the worker can store it as it comes, without decoding and re-encoding
+    assert stand.output_formats[-1] == "jpeg"
+    assert data.startswith(b"\xff\xd8")
     assert rec.gate_calls == 1
     assert stand.images_received[-1] == 2
 
@@ -70,7 +73,7 @@ def test_moderation_block_is_recognised(standin: tuple[OpenAIStandIn, str]) -> N
 
 def test_5xx_backs_off_inside_the_client_then_succeeds(standin: tuple[OpenAIStandIn, str]) -> None:
     rec = Recorder()
-    assert provider(standin[1], rec).edit([JPEG], "[standin:5xx-once] c").startswith(b"\x89PNG")
+    assert provider(standin[1], rec).edit([JPEG], "[standin:5xx-once] c").startswith(b"\xff\xd8")
     assert rec.sleeps == [1.0]
     assert rec.gate_calls == 2  # every HTTP call spends a rate-limit slot
 
@@ -87,7 +90,7 @@ def test_5xx_exhausted_is_unavailable(standin: tuple[OpenAIStandIn, str]) -> Non
 def test_timeout_is_retried(standin: tuple[OpenAIStandIn, str]) -> None:
     rec = Recorder()
     result = provider(standin[1], rec, timeout_s=0.5).edit([JPEG], "[standin:timeout-once] e")
-    assert result.startswith(b"\x89PNG")
+    assert result.startswith(b"\xff\xd8")
     assert rec.sleeps == [1.0]
 
 
@@ -110,6 +113,17 @@ def test_unreachable_provider_is_unavailable() -> None:
     with pytest.raises(ProviderUnavailable):
         provider("http://127.0.0.1:9/v1", rec).edit([JPEG], "h")
     assert len(rec.sleeps) == 3
+
+
+def test_the_standin_refuses_an_output_format_as_the_api_does(standin: tuple[OpenAIStandIn, str]) -> None:
+    form = {"model": "gpt-image-1.5", "prompt": "p", "output_format": "gif"}
+    response = httpx.post(
+        f"{standin[1]}/images/edits",
+        data=form,
+        files=[("image[]", ("a.jpg", JPEG, "image/jpeg"))],
+        headers={"Authorization": f"Bearer {API_KEY}"},
+    )
+    assert (response.status_code, response.json()["error"]["code"]) == (400, "invalid_value")
 
 
 def test_standin_result_is_a_real_image(standin: tuple[OpenAIStandIn, str]) -> None:

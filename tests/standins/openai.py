@@ -53,6 +53,7 @@ class OpenAIStandIn:
     latencies: list[float] = field(default_factory=list)  # the latency drawn for every call
     seen: Counter[str] = field(default_factory=Counter)
     images_received: list[int] = field(default_factory=list)
+    output_formats: list[str] = field(default_factory=list)  # the output_format of every call
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def __post_init__(self) -> None:
@@ -86,18 +87,24 @@ class OpenAIStandIn:
         prompt, images = str(form.get("prompt", "")), form.getlist("image[]")
         if not form.get("model") or not prompt or not images:
             return _error(400, "missing_required_parameter", "model, prompt and image[] are required.")
+        output_format, refusal = _output_format(
+            str(form.get("output_format", "png")), form.get("output_compression")
+        )
+        if refusal is not None:
+            return refusal
         with self._lock:
             self.calls.append(time.time())
             self.prompts.append(prompt)
             self.seen[prompt] += 1
             nth = self.seen[prompt]
             self.images_received.append(len(images))
+            self.output_formats.append(output_format)
             delay = self._random.uniform(*self.latency_s)
             self.latencies.append(delay)
         fault = FAULT.search(prompt)
-        return await self._respond(fault.group(1) if fault else "ok", nth, delay)
+        return await self._respond(fault.group(1) if fault else "ok", nth, delay, output_format)
 
-    async def _respond(self, fault: str, nth: int, delay: float) -> Response:
+    async def _respond(self, fault: str, nth: int, delay: float, output_format: str = "png") -> Response:
         if fault == "hang" or (fault == "timeout-once" and nth == 1):
             await asyncio.sleep(self.hang_s)
         if fault == "429-always" or (fault == "429-once" and nth == 1):
@@ -115,7 +122,12 @@ class OpenAIStandIn:
         await asyncio.sleep(delay)
         if fault == "garbage":
             return Response(b"<html>502 Bad Gateway</html>", status_code=200, media_type="text/html")
-        return JSONResponse({"created": int(time.time()), "data": [{"b64_json": _result_png()}]})
+        body = {
+            "created": int(time.time()),
+            "output_format": output_format,
+            "data": [{"b64_json": _result(output_format)}],
+        }
+        return JSONResponse(body)
 
 
 async def _drip() -> AsyncIterator[bytes]:
@@ -135,16 +147,31 @@ def _error(
     return JSONResponse(body, status_code=status, headers=headers)
 
 
-_PNG: str | None = None
+#: As the real API: `output_format` png (the default), jpeg or webp; `output_compression` 0-100.
+OUTPUT_FORMATS = ("png", "jpeg", "webp")
+_RESULTS: dict[str, str] = {}
 
 
-def _result_png() -> str:
-    global _PNG
-    if _PNG is None:
-        out = io.BytesIO()
-        Image.new("RGB", (64, 96), (200, 120, 40)).save(out, format="PNG")
-        _PNG = base64.b64encode(out.getvalue()).decode()
-    return _PNG
+def _output_format(fmt: str, compression: object) -> tuple[str, Response | None]:
+    if fmt not in OUTPUT_FORMATS:
+        message = f"Invalid value: '{fmt}'. Supported values are: 'png', 'jpeg', and 'webp'."
+        return fmt, _error(400, "invalid_value", message)
+    if compression is not None and not (str(compression).isdigit() and 0 <= int(str(compression)) <= 100):
+        return fmt, _error(400, "invalid_value", "output_compression must be an integer between 0 and 100.")
+    return fmt, None
+
+
+def result_image(fmt: str = "png") -> bytes:
+    """The generated image in the format asked for: the same picture, every call."""
+    out = io.BytesIO()
+    Image.new("RGB", (64, 96), (200, 120, 40)).save(out, format=fmt.upper())
+    return out.getvalue()
+
+
+def _result(fmt: str) -> str:
+    if fmt not in _RESULTS:
+        _RESULTS[fmt] = base64.b64encode(result_image(fmt)).decode()
+    return _RESULTS[fmt]
 
 
 def main() -> None:
