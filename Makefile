@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 export PYTHONUNBUFFERED := 1
 
-.PHONY: install services run demo test lint typecheck check bench bench-sizerec check-ops clean
+.PHONY: install services run demo test lint typecheck check bench bench-sizerec bench-images check-ops clean
 
 install: $(VENV)/.installed
 
@@ -44,6 +44,10 @@ bench: install services
 
 bench-sizerec: install services
 	$(PY) bench/sizerec.py
+
+## Decode memory per hostile image (per format, at its cap) and the API under 32 of them at once.
+bench-images: install services
+	$(PY) bench/images.py
 
 check-ops: install
 	@ops/check.sh

@@ -18,15 +18,15 @@ from wearon.errors import ImageRejected
 from wearon.images.pixels import STRIP_BYTES_PER_PIXEL, Size, Strips, fit, needs_strips
 
 MB = 1 << 20
-#: The most one decode may cost, as counted here. Measured peaks run a little above the count
-#: (allocator rounding, Python objects), and stay under 100 MB (bench/results/images.md).
+#: The most one decode may cost, as counted here. Measured peaks of the largest images that pass
+#: come to 52-80 MB (bench/results/images.md): under 100 MB, with room for the allocator.
 DECODE_BUDGET = 80 * MB
 #: Decodes one process runs at once, each on a thread of its own; the others wait their turn. The
 #: worst case is this many decodes at DECODE_BUDGET (<= 100 MB measured) each, on top of what the
 #: process holds anyway (container limits from docker-compose.prod.yml):
 #: - API, 1 GB: ~400 MB resident with the pose models loaded and warm, + 2 x 100 MB of decodes,
 #:   + the 8 estimates' downloads (10 MB each at most) = 680 MB, and what malloc keeps of freed
-#:   decodes. Measured: 671 MB at the peak of 32 concurrent hostile requests (`make bench-images`).
+#:   decodes. Measured: 637-671 MB at the peak of 32 concurrent hostile requests (bench-images).
 #: - worker, 3 GB: 2 processes of ~250 MB (bench/results/pipeline.md), + 2 x 2 x 100 MB of
 #:   decodes = 900 MB, which leaves 2 GB for the downloads and encoded inputs 256 threads hold.
 #: Two per process also keep the 2 cores busy: a decode releases the GIL while it works.
