@@ -2,6 +2,9 @@
 SHELL := /bin/bash
 VENV ?= .venv
 PY := $(VENV)/bin/python
+# The app's producer (Node + ioredis) the tests push tasks with; `npm ci` from its lock file.
+PRODUCER := tests/producer
+PRODUCER_DEPS := $(PRODUCER)/node_modules/.package-lock.json
 export PYTHONUNBUFFERED := 1
 
 .PHONY: install services run demo test lint typecheck check bench bench-sizerec bench-images check-ops clean
@@ -27,7 +30,10 @@ run: install
 demo: install
 	$(PY) scripts/demo.py
 
-test: install services
+$(PRODUCER_DEPS): $(PRODUCER)/package-lock.json
+	cd $(PRODUCER) && npm ci --no-audit --no-fund
+
+test: install services $(PRODUCER_DEPS)
 	$(PY) -m pytest -q
 
 lint: install
@@ -53,4 +59,4 @@ check-ops: install
 	@ops/check.sh
 
 clean:
-	rm -rf $(VENV) .wearon-data .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .wearon-data .pytest_cache .mypy_cache .ruff_cache $(PRODUCER)/node_modules

@@ -56,6 +56,9 @@ DATABASE = os.environ.get("BENCH_DATABASE", "wearon_bench")
 PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
 PG_DSN = f"postgresql://postgres@127.0.0.1:5432/{DATABASE}"
 MIGRATIONS = sorted((ROOT / "supabase" / "migrations").glob("*.sql"))
+#: The app's database before our migration (the tests' stand-in for it).
+APP_SCHEMA = ROOT / "tests" / "fixtures" / "app_database.sql"
+BENCH_USER, BENCH_STORE = "00000000-0000-4000-8000-00000000bec1", "00000000-0000-4000-8000-00000000bec2"
 NAMESPACE = "wearon-bench"
 PROCESSES, THREADS = 2, 128
 RESULTS = ROOT / "bench" / "results" / "pipeline.md"
@@ -77,8 +80,14 @@ def fresh_database() -> None:
         admin.execute(sql.SQL("drop database if exists {} with (force)").format(sql.Identifier(DATABASE)))
         admin.execute(sql.SQL("create database {}").format(sql.Identifier(DATABASE)))
     with psycopg.connect(PG_DSN, autocommit=True) as conn:
+        conn.execute(APP_SCHEMA.read_text())
         for migration in MIGRATIONS:
             conn.execute(migration.read_text())
+        # The app's owners, with credits for any run
+        conn.execute("insert into auth.users (id) values (%s)", (BENCH_USER,))
+        conn.execute("insert into public.stores (id) values (%s)", (BENCH_STORE,))
+        conn.execute("insert into public.user_credit_balances values (%s, 1000000000)", (BENCH_USER,))
+        conn.execute("insert into public.store_credit_balances values (%s, 1000000000)", (BENCH_STORE,))
 
 
 def env_for(data_dir: Path, standin_url: str, supabase_url: str, rate_limit: int) -> dict[str, str]:
@@ -178,8 +187,8 @@ def make_task(s: Stack, n: int) -> dict[str, Any]:
     task = {
         "task_id": str(uuid4()),
         "channel": "b2b" if b2b else "b2c",
-        "store_id": "bench-store" if b2b else None,
-        "user_id": None if b2b else "bench-user",
+        "store_id": BENCH_STORE if b2b else None,
+        "user_id": None if b2b else BENCH_USER,
         "session_id": str(uuid4()),
         "image_urls": [f"{s.images_url}/person.jpg", f"{s.images_url}/garment.jpg"],
         "prompt": f"bench {n} {uuid4().hex[:8]}",
@@ -191,14 +200,20 @@ def make_task(s: Stack, n: int) -> dict[str, Any]:
 
 
 def open_sessions(s: Stack, tasks: list[dict[str, Any]]) -> None:
-    """What the Next.js API does: one credit spent, one queued session, per task."""
-    with psycopg.connect(PG_DSN, autocommit=True) as conn:
-        conn.execute("insert into user_credits values ('bench-user', 1000000000) on conflict do nothing")
-        conn.execute("insert into store_credits values ('bench-store', 1000000000) on conflict do nothing")
-        with conn.transaction(), conn.cursor() as cur:
+    """What the Next.js API does: one credit spent (the app's deduct_credits), one queued session,
+    per task."""
+    with psycopg.connect(PG_DSN, autocommit=True) as conn, conn.transaction(), conn.cursor() as cur:
+        cur.executemany(
+            "select public.deduct_credits(p_user_id => %s, p_store_id => %s)",
+            [(t["user_id"], t["store_id"]) for t in tasks],
+        )
+        for channel, table, owner in (
+            ("b2c", "generation_sessions", "user_id"),
+            ("b2b", "store_generation_sessions", "store_id"),
+        ):
             cur.executemany(
-                "select wearon_open_session(%s, %s, %s, %s)",
-                [(t["channel"], t["session_id"], t["store_id"] or t["user_id"], t["prompt"]) for t in tasks],
+                f"insert into public.{table} (id, {owner}, prompt) values (%s, %s, %s)",
+                [(t["session_id"], t[owner], t["prompt"]) for t in tasks if t["channel"] == channel],
             )
 
 

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Makes sure Redis, PostgreSQL and RabbitMQ answer on loopback: starts them, or installs them
-# with apt first; and that the prometheus binary is installed (the tests start their own).
+# with apt first; that the prometheus binary is installed (the tests start their own); and that
+# Node and npm are there for the app's producer the tests push tasks with (tests/producer).
 # Idempotent; never restarts a service that already answers.
 set -euo pipefail
 
@@ -56,9 +57,16 @@ ensure_prometheus() {
   fi
 }
 
+# Node 18 or later (Debian 12's own package is 18): tests/producer pins an ioredis that supports it.
+ensure_node() {
+  command -v node >/dev/null && command -v npm >/dev/null && return 0
+  apt_install nodejs npm
+}
+
 ensure_redis
 if [ "${1:-}" != "--redis-only" ]; then
   ensure_postgres
   ensure_rabbitmq
   ensure_prometheus
+  ensure_node
 fi

@@ -2,10 +2,13 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
 from wearon.settings import Settings
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_defaults_need_no_cloud_credentials(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -16,6 +19,22 @@ def test_defaults_need_no_cloud_credentials(monkeypatch: pytest.MonkeyPatch) -> 
     assert settings.openai_model == "gpt-image-1.5"
     assert settings.openai_max_retries == 3
     assert settings.openai_rate_limit_per_minute == 300
+
+
+def test_results_go_to_the_apps_images_bucket_unless_set(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("SUPABASE_BUCKET", raising=False)
+    assert Settings(_env_file=None).supabase_bucket == "images"
+    monkeypatch.setenv("SUPABASE_BUCKET", "tryon-results")
+    assert Settings(_env_file=None).supabase_bucket == "tryon-results"
+
+
+def test_the_documented_bucket_defaults_match_the_settings() -> None:
+    # .env.example and the production compose file state the same default as the code.
+    env_example = (ROOT / ".env.example").read_text()
+    compose = (ROOT / "docker-compose.prod.yml").read_text()
+    default = Settings.model_fields["supabase_bucket"].default
+    assert f"\nSUPABASE_BUCKET={default}\n" in env_example
+    assert f'SUPABASE_BUCKET: "${{SUPABASE_BUCKET:-{default}}}"' in compose
 
 
 def test_allowed_hosts_are_a_comma_separated_list(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -1,7 +1,10 @@
 """Every error wearon raises on purpose, under one root.
 
     WearOnError
-    ├── ConfigError            settings are missing or contradict each other
+    ├── ConfigError            the deployment is wrong: settings missing or contradicting each other
+    │   └── Misconfigured          a dependency refused a call in a way no retry changes (a denied
+    │                              permission, an unknown function, a type error, the app's
+    │                              refund_credits raising, a missing bucket): fails the task at once
     ├── InvalidTask            a queue payload is not a valid GenerationTask (dead-lettered)
     ├── ImageRejected          an input image failed the safe-download or decoding guard
     ├── ProviderError          the image provider did not give us an image
@@ -9,9 +12,11 @@
     │   ├── ModerationBlocked      the prompt or images were refused by moderation
     │   ├── ProviderUnavailable    5xx or timeouts, after the client's own back-off
     │   └── ProviderBadResponse    any other refusal, or a body we cannot use
-    ├── InfrastructureError    our own storage or database failed (held and retried, bounded)
+    ├── InfrastructureError    our own storage or database failed, as an outage does (held and
+    │                          retried, bounded)
     ├── SessionNotFound        the session row a task names does not exist
     ├── BodyNotDetected        a size-estimate photo does not show a measurable full body
+    ├── InvalidSizeChart       a size chart that cannot be used (overlapping, unordered, too long)
     ├── BlobPathRejected       a storage path that could leave its folder (a caller's bug)
     └── LinkRejected           a local /files link that must not be served
 
@@ -28,6 +33,20 @@ class WearOnError(Exception):
 
 class ConfigError(WearOnError):
     pass
+
+
+class Misconfigured(ConfigError):
+    """A call our database or storage answered with a refusal that waiting cannot change: the
+    deployment (grants, functions, the app's refund_credits, the bucket, the key) must be fixed.
+
+    Told apart from an outage at the adapter edge (`wearon.adapters.supabase_errors`); `call` and
+    `code` (a SQLSTATE, a PostgREST or Storage code, or an HTTP status) say what refused.
+    """
+
+    def __init__(self, call: str, code: str, detail: str = "") -> None:
+        super().__init__(f"{call} refused ({code}){': ' + detail if detail else ''}; a misconfiguration")
+        self.call = call
+        self.code = code
 
 
 class InvalidTask(WearOnError):
@@ -83,6 +102,10 @@ class BodyNotDetected(WearOnError):
     def __init__(self, code: str, message: str) -> None:
         super().__init__(message)
         self.code = code
+
+
+class InvalidSizeChart(WearOnError):
+    """A size chart (a merchant's own, given in a request) that cannot be used; the message says why."""
 
 
 class BlobPathRejected(WearOnError):

@@ -15,6 +15,7 @@ def bridge_processing(bridge_id: str) -> str:
     return f"wearon:tasks:processing:{bridge_id}"
 
 
-def sweep_lock(scheduled_at: str) -> str:
-    """One run per schedule tick, however many schedulers enqueued it."""
-    return f"wearon:lock:sweep-stuck:{scheduled_at}"
+def sweep_lock(minute: str) -> str:
+    """One stuck-session sweep per UTC minute (`2026-01-31T12:05`), however many schedulers sent
+    it, the start-up sweep included."""
+    return f"wearon:lock:sweep-stuck:{minute}"

@@ -49,6 +49,23 @@ BRIDGE_LAG_SECONDS = Histogram(
 )
 QUEUE_DEPTH = Gauge("wearon_queue_depth", "Length of each queue we own or feed.", ["queue"])
 STUCK_SWEPT = Counter("wearon_stuck_sessions_swept_total", "Stuck sessions failed and refunded by the sweep.")
+MISCONFIGURATIONS = Counter(
+    "wearon_misconfiguration_errors_total",
+    "Calls our database or storage refused as misconfigured (no retry changes them), by call and code.",
+    ["call", "code"],
+)
+REFUNDS_DEFERRED = Counter(
+    "wearon_refunds_deferred_total",
+    "Refunds the store refused when the generation failed, handed to the deferred-refund actor, "
+    "by the failure reason of the refusal (infrastructure, misconfigured).",
+    ["reason"],
+)
+DEFERRED_REFUNDS_GIVEN_UP = Counter(
+    "wearon_deferred_refunds_given_up_total",
+    "Deferred refunds given up (owed longer than the stuck-session threshold): the sweep or an "
+    "operator must refund them; by the failure reason of the last refusal.",
+    ["reason"],
+)
 HTTP_REQUESTS = Counter(
     "wearon_http_requests_total", "API requests, by route, method and status.", ["route", "method", "status"]
 )

@@ -30,7 +30,7 @@ class Settings(BaseSettings):
 
     supabase_url: str = ""
     supabase_service_role_key: SecretStr | None = None
-    supabase_bucket: str = "generations"
+    supabase_bucket: str = "images"
 
     openai_api_key: SecretStr | None = None
     openai_base_url: str = DEFAULT_OPENAI_BASE_URL

@@ -322,6 +322,30 @@ def pipeline() -> dict[str, Any]:
             threshold=10,
             description="RefundsSpiking fires above 10.",
         ),
+        timeseries(
+            "Deferred refunds: owed now, deferred and given up per hour",
+            [
+                target("wearon:deferred_refunds_pending:sum", "owed now"),
+                target("sum by (reason) (increase(wearon_refunds_deferred_total[1h]))", "deferred: {{reason}}"),
+                target(
+                    "sum by (reason) (increase(wearon_deferred_refunds_given_up_total[1h]))",
+                    "given up: {{reason}}",
+                ),
+            ],
+            description="Refunds the store refused when the generation failed, tried again until it "
+            "takes them; given up after STUCK_SESSION_AFTER_S, for the stuck-session sweep.",
+        ),
+        timeseries(
+            "Misconfiguration errors per hour, by call and code",
+            [
+                target(
+                    "sum by (call, code) (increase(wearon_misconfiguration_errors_total[1h]))",
+                    "{{call}} {{code}}",
+                )
+            ],
+            description="Calls our database or storage refused in a way no retry changes "
+            "(DependencyMisconfigured).",
+        ),
         row("Dramatiq workers"),
         timeseries(
             "Messages per minute, by actor",

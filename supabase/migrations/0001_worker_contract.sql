@@ -1,87 +1,100 @@
--- The worker's database contract. The Python worker changes sessions and credits ONLY through the
--- wearon_* functions below (called over PostgREST RPC with the service-role key). The Next.js API
--- creates sessions and deducts credits; wearon_open_session mirrors that for tests and demos.
+-- The worker's database contract, applied to the app's existing Supabase database.
 --
--- Money rule: a failed generation refunds exactly one credit, at most once per session. The
--- credit_refunds ledger's primary key (channel, session_id) is what makes that true, whoever calls
--- wearon_fail_and_refund and however often; the row lock serialises concurrent callers.
+-- The app owns its tables and its money: the sessions (`generation_sessions` for b2c,
+-- `store_generation_sessions` for b2b), the credit balances, and `refund_credits`. This migration
+-- creates no credit table and alters none of the app's tables. The worker owns only
 --
--- Safe to run again: tables and indexes are created if missing, functions are replaced. Objects go
--- in the current schema (`public` on Supabase); each function keeps the search_path it was created
--- with, so a caller's search_path cannot redirect it to other tables.
+--   wearon_session_claims  which Dramatiq message holds a session, and how many attempts it took
+--   wearon_refunds         the refund ledger: its primary key (channel, session_id) makes a refund
+--                          at most once, whoever calls and however often
+--
+-- and the wearon_* functions below, its only way into the database (as service_role, over
+-- PostgREST RPC). Of the app's session rows it reads id, the owner id and status, and writes only
+-- status, result_url, error_message and updated_at (the README's "The app's database").
+--
+-- Safe to run again. On a database that lacks what the functions rely on, it stops before
+-- creating anything, with one line naming what is missing.
+--
+-- Every function runs with an empty search_path and names every object by its schema, so a
+-- caller's search_path (or an object a role could create elsewhere) cannot redirect it.
 
-create table if not exists generation_sessions (
-    id            uuid primary key,
-    user_id       text not null,
-    status        text not null default 'queued'
-                  check (status in ('queued', 'processing', 'completed', 'failed')),
-    prompt        text,
-    result_url    text,
-    error_message text,
-    claim_token   text,
-    attempts      integer not null default 0,
-    created_at    timestamptz not null default now(),
-    updated_at    timestamptz not null default now()
+do $$
+declare
+    v_missing text[] := array[]::text[];
+    v_need    record;
+    v_type    text;
+    v_refund  regprocedure := to_regprocedure('public.refund_credits(uuid, uuid, integer)');
+begin
+    for v_need in
+        select * from (values
+            ('generation_sessions', 'id', 'uuid'), ('generation_sessions', 'user_id', 'uuid'),
+            ('store_generation_sessions', 'id', 'uuid'), ('store_generation_sessions', 'store_id', 'uuid'),
+            ('generation_sessions', 'status', 'text'), ('store_generation_sessions', 'status', 'text'),
+            ('generation_sessions', 'result_url', 'text'), ('store_generation_sessions', 'result_url', 'text'),
+            ('generation_sessions', 'error_message', 'text'),
+            ('store_generation_sessions', 'error_message', 'text'),
+            ('generation_sessions', 'updated_at', 'timestamp with time zone'),
+            ('store_generation_sessions', 'updated_at', 'timestamp with time zone')
+        ) as need (table_name, column_name, type_name)
+    loop
+        select format_type(a.atttypid, a.atttypmod) into v_type
+            from pg_attribute a
+            where a.attrelid = to_regclass(format('public.%I', v_need.table_name))
+              and a.attname = v_need.column_name and a.attnum > 0 and not a.attisdropped;
+        if v_type is null then
+            v_missing := v_missing || format('column public.%I.%I %s',
+                                             v_need.table_name, v_need.column_name, v_need.type_name);
+        elsif v_type <> v_need.type_name then
+            v_missing := v_missing || format('column public.%I.%I as %s (it is %s)',
+                                             v_need.table_name, v_need.column_name, v_need.type_name, v_type);
+        end if;
+    end loop;
+    if v_refund is null then
+        v_missing := v_missing
+            || 'function public.refund_credits(p_user_id uuid, p_store_id uuid, p_amount integer)'::text;
+    elsif (select p.proargnames[1:3] from pg_proc p where p.oid = v_refund)
+          is distinct from array['p_user_id', 'p_store_id', 'p_amount'] then
+        v_missing := v_missing || 'refund_credits parameters named p_user_id, p_store_id, p_amount'::text;
+    end if;
+    if not exists (select from pg_roles where rolname = 'service_role') then
+        v_missing := v_missing || 'role service_role'::text;
+    elsif v_refund is not null and not has_function_privilege('service_role', v_refund, 'execute') then
+        v_missing := v_missing || 'EXECUTE on public.refund_credits for service_role'::text;
+    end if;
+    if cardinality(v_missing) > 0 then
+        raise exception 'wearon contract: this database lacks %', array_to_string(v_missing, '; ')
+            using errcode = 'undefined_object';
+    end if;
+end $$;
+
+create table if not exists public.wearon_session_claims (
+    channel     text not null check (channel in ('b2c', 'b2b')),
+    session_id  uuid not null,
+    claim_token text not null,
+    attempts    integer not null default 1 check (attempts >= 1),
+    claimed_at  timestamptz not null default now(),
+    primary key (channel, session_id)
 );
 
-create table if not exists store_generation_sessions (
-    id            uuid primary key,
-    store_id      text not null,
-    status        text not null default 'queued'
-                  check (status in ('queued', 'processing', 'completed', 'failed')),
-    prompt        text,
-    result_url    text,
-    error_message text,
-    claim_token   text,
-    attempts      integer not null default 0,
-    created_at    timestamptz not null default now(),
-    updated_at    timestamptz not null default now()
-);
-
--- Where the session tables already exist (created by the Next.js app), add what the worker needs.
-alter table generation_sessions add column if not exists claim_token text;
-alter table generation_sessions add column if not exists attempts integer not null default 0;
-alter table store_generation_sessions add column if not exists claim_token text;
-alter table store_generation_sessions add column if not exists attempts integer not null default 0;
-
--- For the sweep. Partial, because finished sessions (nearly all rows) are never swept.
-create index if not exists generation_sessions_open_idx
-    on generation_sessions (updated_at) where status in ('queued', 'processing');
-create index if not exists store_generation_sessions_open_idx
-    on store_generation_sessions (updated_at) where status in ('queued', 'processing');
-
-create table if not exists user_credits (
-    user_id text primary key,
-    balance integer not null default 0 check (balance >= 0)
-);
-
-create table if not exists store_credits (
-    store_id text primary key,
-    balance  integer not null default 0 check (balance >= 0)
-);
-
-create table if not exists credit_refunds (
+create table if not exists public.wearon_refunds (
     channel    text not null check (channel in ('b2c', 'b2b')),
     session_id uuid not null,
-    owner_id   text not null,
+    owner_id   uuid not null,
     amount     integer not null default 1 check (amount = 1),
     reason     text,
     created_at timestamptz not null default now(),
     primary key (channel, session_id)
 );
 
--- Supabase exposes every table in `public` to the anon and authenticated roles unless row level
--- security is on; with it on and no policy here, only the service role (which bypasses RLS) and
--- the functions below touch these rows. The Next.js app adds its own read policies.
-alter table generation_sessions enable row level security;
-alter table store_generation_sessions enable row level security;
-alter table user_credits enable row level security;
-alter table store_credits enable row level security;
-alter table credit_refunds enable row level security;
+-- Supabase grants anon and authenticated everything new in `public`, and PostgREST serves it:
+-- revoked below, and with row level security on and no policy, nobody but service_role (which
+-- bypasses it) reads these rows even if a grant comes back.
+alter table public.wearon_session_claims enable row level security;
+alter table public.wearon_refunds enable row level security;
 
--- Which table a channel's sessions live in; anything else is a caller's bug.
-create or replace function wearon_session_table(p_channel text) returns text
-language plpgsql immutable set search_path from current as $$
+-- Which table a channel's sessions live in, and whose credit it spent; anything else is a bug.
+create or replace function public.wearon_session_table(p_channel text) returns text
+language plpgsql immutable set search_path = '' as $$
 begin
     case p_channel
         when 'b2c' then return 'generation_sessions';
@@ -90,109 +103,137 @@ begin
     end case;
 end $$;
 
-create or replace function wearon_owner_column(p_channel text) returns text
-language plpgsql immutable set search_path from current as $$
+create or replace function public.wearon_owner_column(p_channel text) returns text
+language plpgsql immutable set search_path = '' as $$
 begin
-    perform wearon_session_table(p_channel);  -- rejects an unknown channel
+    perform public.wearon_session_table(p_channel);  -- rejects an unknown channel
     return case p_channel when 'b2b' then 'store_id' else 'user_id' end;
+end $$;
+
+-- THE seam to the app's money: one credit back to a session's owner. Another shape of the app's
+-- refund function is a change to this function only.
+create or replace function public.wearon_refund_owner(p_channel text, p_owner uuid) returns void
+language plpgsql set search_path = '' as $$
+begin
+    case p_channel
+        when 'b2c' then perform public.refund_credits(p_user_id => p_owner, p_amount => 1);
+        when 'b2b' then perform public.refund_credits(p_store_id => p_owner, p_amount => 1);
+        else raise exception 'unknown channel %', p_channel using errcode = '22023';
+    end case;
+end $$;
+
+-- Locks the app's session row and reads it with our claim on it. Every function that writes a
+-- session or its claim takes this lock first, so they are serialised per session.
+create or replace function public.wearon_lock_session(
+    p_channel text, p_session_id uuid, out o_status text, out o_owner uuid, out o_token text)
+language plpgsql set search_path = '' as $$
+begin
+    execute format('select status, %I from public.%I where id = $1 for update',
+                   public.wearon_owner_column(p_channel), public.wearon_session_table(p_channel))
+        into o_status, o_owner using p_session_id;
+    select c.claim_token into o_token from public.wearon_session_claims c
+        where c.channel = p_channel and c.session_id = p_session_id;
+end $$;
+
+-- The only statement that writes the app's session rows, and the only columns it writes.
+create or replace function public.wearon_write_session(
+    p_channel text, p_session_id uuid, p_status text, p_result_url text, p_error_message text)
+returns void language plpgsql set search_path = '' as $$
+begin
+    execute format('update public.%I set status = $2, result_url = coalesce($3, result_url),
+                    error_message = $4, updated_at = now() where id = $1',
+                   public.wearon_session_table(p_channel))
+        using p_session_id, p_status, p_result_url, p_error_message;
 end $$;
 
 -- queued -> processing under p_token; a redelivered message (same token) resumes its own claim.
 -- Returns 'claimed', 'busy' (processing under another token), 'finished' or 'missing'.
-create or replace function wearon_claim_session(p_channel text, p_session_id uuid, p_token text)
-returns text language plpgsql set search_path from current as $$
+create or replace function public.wearon_claim_session(p_channel text, p_session_id uuid, p_token text)
+returns text language plpgsql set search_path = '' as $$
 declare
-    v_status text;
-    v_token  text;
+    v_session record;
 begin
-    execute format('select status, claim_token from %I where id = $1 for update',
-                   wearon_session_table(p_channel))
-        into v_status, v_token using p_session_id;
-    if v_status is null then
+    v_session := public.wearon_lock_session(p_channel, p_session_id);
+    if v_session.o_status is null then
         return 'missing';
-    elsif v_status in ('completed', 'failed') then
+    elsif v_session.o_status not in ('queued', 'processing') then
         return 'finished';
-    elsif v_status = 'processing' and v_token is distinct from p_token then
+    elsif v_session.o_status = 'processing' and v_session.o_token is distinct from p_token then
         return 'busy';
     end if;
-    execute format('update %I set status = ''processing'', claim_token = $2, attempts = attempts + 1,
-                    updated_at = now() where id = $1', wearon_session_table(p_channel))
-        using p_session_id, p_token;
+    perform public.wearon_write_session(p_channel, p_session_id, 'processing', null, null);
+    insert into public.wearon_session_claims as c (channel, session_id, claim_token)
+        values (p_channel, p_session_id, p_token)
+        on conflict (channel, session_id)
+        do update set claim_token = excluded.claim_token, attempts = c.attempts + 1, claimed_at = now();
     return 'claimed';
 end $$;
 
--- processing -> queued while our retry waits. The token is kept, but a queued row is claimable by
--- any message, so this only tells a user-facing status that nobody is working on it right now.
-create or replace function wearon_requeue_session(p_channel text, p_session_id uuid, p_token text)
-returns boolean language plpgsql set search_path from current as $$
+-- True when the session is processing under p_token; locks it either way.
+create or replace function public.wearon_holds_claim(p_channel text, p_session_id uuid, p_token text)
+returns boolean language plpgsql set search_path = '' as $$
 declare
-    v_count integer;
+    v_session record;
 begin
-    execute format('update %I set status = ''queued'', updated_at = now()
-                    where id = $1 and status = ''processing'' and claim_token = $2',
-                   wearon_session_table(p_channel))
-        using p_session_id, p_token;
-    get diagnostics v_count = row_count;
-    return v_count = 1;
+    v_session := public.wearon_lock_session(p_channel, p_session_id);
+    return v_session.o_status = 'processing' and v_session.o_token = p_token;
+end $$;
+
+-- processing -> queued while our retry waits. The claim is kept, but a queued row is claimable by
+-- any message, so this only tells a user-facing status that nobody is working on it right now.
+create or replace function public.wearon_requeue_session(p_channel text, p_session_id uuid, p_token text)
+returns boolean language plpgsql set search_path = '' as $$
+begin
+    if not coalesce(public.wearon_holds_claim(p_channel, p_session_id, p_token), false) then
+        return false;
+    end if;
+    perform public.wearon_write_session(p_channel, p_session_id, 'queued', null, null);
+    return true;
 end $$;
 
 -- processing -> completed, only under our claim.
-create or replace function wearon_complete_session(
+create or replace function public.wearon_complete_session(
     p_channel text, p_session_id uuid, p_token text, p_result_url text)
-returns boolean language plpgsql set search_path from current as $$
-declare
-    v_count integer;
+returns boolean language plpgsql set search_path = '' as $$
 begin
-    execute format('update %I set status = ''completed'', result_url = $3, error_message = null,
-                    updated_at = now()
-                    where id = $1 and status = ''processing'' and claim_token = $2',
-                   wearon_session_table(p_channel))
-        using p_session_id, p_token, p_result_url;
-    get diagnostics v_count = row_count;
-    return v_count = 1;
+    if not coalesce(public.wearon_holds_claim(p_channel, p_session_id, p_token), false) then
+        return false;
+    end if;
+    perform public.wearon_write_session(p_channel, p_session_id, 'completed', p_result_url, null);
+    return true;
 end $$;
 
--- queued|processing -> failed, and one credit back to the owner, in this one transaction, at most
--- once per session. True only for the call that refunded.
-create or replace function wearon_fail_and_refund(p_channel text, p_session_id uuid, p_reason text)
-returns boolean language plpgsql set search_path from current as $$
+-- queued|processing -> failed, and one credit back to the owner through the app's refund_credits,
+-- in this one transaction, at most once per session: the ledger row, the session's status and the
+-- credit commit together or not at all. True only for the call that refunded.
+create or replace function public.wearon_fail_and_refund(p_channel text, p_session_id uuid, p_reason text)
+returns boolean language plpgsql set search_path = '' as $$
 declare
-    v_owner    text;
-    v_status   text;
+    v_session  record;
     v_refunded integer;
 begin
     -- The row lock makes a concurrent caller wait here, then see 'failed' and return false.
-    execute format('select %I, status from %I where id = $1 for update',
-                   wearon_owner_column(p_channel), wearon_session_table(p_channel))
-        into v_owner, v_status using p_session_id;
-    if v_status is null or v_status not in ('queued', 'processing') then
+    v_session := public.wearon_lock_session(p_channel, p_session_id);
+    if v_session.o_status is null or v_session.o_status not in ('queued', 'processing') then
         return false;
     end if;
-    execute format('update %I set status = ''failed'', error_message = $2, updated_at = now()
-                    where id = $1', wearon_session_table(p_channel))
-        using p_session_id, p_reason;
+    perform public.wearon_write_session(p_channel, p_session_id, 'failed', null, p_reason);
     -- The ledger is the last word: even if the session were reopened by hand, no second refund.
-    insert into credit_refunds (channel, session_id, owner_id, reason)
-        values (p_channel, p_session_id, v_owner, p_reason)
+    insert into public.wearon_refunds (channel, session_id, owner_id, reason)
+        values (p_channel, p_session_id, v_session.o_owner, p_reason)
         on conflict do nothing;
     get diagnostics v_refunded = row_count;
     if v_refunded = 0 then
         return false;
     end if;
-    if p_channel = 'b2b' then
-        insert into store_credits as c (store_id, balance) values (v_owner, 1)
-            on conflict (store_id) do update set balance = c.balance + 1;
-    else
-        insert into user_credits as c (user_id, balance) values (v_owner, 1)
-            on conflict (user_id) do update set balance = c.balance + 1;
-    end if;
+    perform public.wearon_refund_owner(p_channel, v_session.o_owner);
     return true;
 end $$;
 
 -- fail_and_refund every session queued|processing for longer than p_older_than_s. SKIP LOCKED:
 -- never wait on a worker that holds a row; it is alive, and the next sweep will see the row again.
-create or replace function wearon_sweep_stuck(p_older_than_s integer, p_reason text)
-returns integer language plpgsql set search_path from current as $$
+create or replace function public.wearon_sweep_stuck(p_older_than_s integer, p_reason text)
+returns integer language plpgsql set search_path = '' as $$
 declare
     v_channel text;
     v_id      uuid;
@@ -200,11 +241,11 @@ declare
 begin
     foreach v_channel in array array['b2c', 'b2b'] loop
         for v_id in execute format(
-            'select id from %I where status in (''queued'', ''processing'')
+            'select id from public.%I where status in (''queued'', ''processing'')
              and updated_at < now() - make_interval(secs => $1) for update skip locked',
-            wearon_session_table(v_channel)) using p_older_than_s
+            public.wearon_session_table(v_channel)) using p_older_than_s
         loop
-            if wearon_fail_and_refund(v_channel, v_id, p_reason) then
+            if public.wearon_fail_and_refund(v_channel, v_id, p_reason) then
                 v_count := v_count + 1;
             end if;
         end loop;
@@ -212,48 +253,37 @@ begin
     return v_count;
 end $$;
 
--- NOT called by the worker: what the Next.js API does before pushing a task (deduct one credit,
--- open a queued session), in one transaction. For tests and local demos.
-create or replace function wearon_open_session(
-    p_channel text, p_session_id uuid, p_owner text, p_prompt text)
-returns boolean language plpgsql set search_path from current as $$
-declare
-    v_count integer;
-begin
-    execute format('update %I set balance = balance - 1 where %I = $1 and balance >= 1',
-                   case p_channel when 'b2b' then 'store_credits' else 'user_credits' end,
-                   wearon_owner_column(p_channel))
-        using p_owner;
-    get diagnostics v_count = row_count;
-    if v_count = 0 then
-        return false;
-    end if;
-    execute format('insert into %I (id, %I, prompt) values ($1, $2, $3)',
-                   wearon_session_table(p_channel), wearon_owner_column(p_channel))
-        using p_session_id, p_owner, p_prompt;
-    return true;
-end $$;
-
--- Functions are executable by PUBLIC by default, and Supabase also grants anon and authenticated
--- on everything in `public`: an anonymous caller could fail sessions or spend credits. Only the
--- service role (the worker, the Next.js server) may call them. The roles exist only on Supabase.
+-- Functions are executable by PUBLIC by default, and Supabase grants anon and authenticated
+-- everything in `public`: an anonymous caller could fail sessions and move credits. Only the
+-- service role (the worker) may call them and touch our tables.
 do $$
 declare
-    v_function regprocedure;
-    v_role     text;
+    v_object text;
+    v_role   text;
 begin
-    for v_function in
-        select p.oid::regprocedure from pg_proc p
-        where p.pronamespace = current_schema()::regnamespace and p.proname like 'wearon\_%'
+    for v_object in
+        select 'function ' || p.oid::regprocedure from pg_proc p
+            where p.pronamespace = 'public'::regnamespace and p.proname like 'wearon\_%'
+        union all
+        select 'table public.' || quote_ident(c.relname) from pg_class c
+            where c.relnamespace = 'public'::regnamespace and c.relkind = 'r' and c.relname like 'wearon\_%'
     loop
-        execute format('revoke all on function %s from public', v_function);
+        execute format('revoke all on %s from public', v_object);
         foreach v_role in array array['anon', 'authenticated'] loop
-            if exists (select 1 from pg_roles where rolname = v_role) then
-                execute format('revoke all on function %s from %I', v_function, v_role);
+            if exists (select from pg_roles where rolname = v_role) then
+                execute format('revoke all on %s from %I', v_object, v_role);
             end if;
         end loop;
-        if exists (select 1 from pg_roles where rolname = 'service_role') then
-            execute format('grant execute on function %s to service_role', v_function);
-        end if;
     end loop;
 end $$;
+
+grant execute on function
+    public.wearon_session_table(text), public.wearon_owner_column(text),
+    public.wearon_refund_owner(text, uuid), public.wearon_lock_session(text, uuid),
+    public.wearon_write_session(text, uuid, text, text, text),
+    public.wearon_claim_session(text, uuid, text), public.wearon_holds_claim(text, uuid, text),
+    public.wearon_requeue_session(text, uuid, text), public.wearon_complete_session(text, uuid, text, text),
+    public.wearon_fail_and_refund(text, uuid, text), public.wearon_sweep_stuck(integer, text)
+    to service_role;
+grant select, insert, update on public.wearon_session_claims to service_role;
+grant select, insert on public.wearon_refunds to service_role;

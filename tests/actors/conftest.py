@@ -21,7 +21,7 @@ from tests.conftest import TEST_REDIS_URL
 from tests.helpers.asgi import serve
 from tests.helpers.backends import SqliteBackend, SupabaseBackend, supabase_backend
 from tests.helpers.images import image_app
-from tests.helpers.postgres import recreate_schema
+from tests.helpers.postgres import build_test_database
 from tests.standins.openai import API_KEY, OpenAIStandIn
 from wearon.actors import runtime
 from wearon.bootstrap import Messaging, build_services
@@ -30,10 +30,11 @@ from wearon.settings import Settings
 
 
 class Backend:
-    """A storage backend seen task by task."""
+    """A storage backend seen task by task (each task has an owner of its own)."""
 
     def __init__(self, inner: SqliteBackend | SupabaseBackend) -> None:
         self.inner = inner
+        self._left: dict[str, int] = {}  # session id -> the owner's balance once its credit was spent
 
     def settings(self) -> dict[str, Any]:
         return self.inner.settings()
@@ -42,6 +43,7 @@ class Backend:
         channel, owner = _owner(task)
         self.inner.set_balance(channel, owner, balance)
         assert self.inner.open_session(channel, UUID(task["session_id"]), owner, task["prompt"])
+        self._left[task["session_id"]] = balance - 1
 
     def session_of(self, task: dict[str, Any]) -> dict[str, Any] | None:
         return self.inner.session(Channel(task["channel"]), UUID(task["session_id"]))
@@ -50,7 +52,15 @@ class Backend:
         return self.inner.balance(*_owner(task))
 
     def refunds(self, task: dict[str, Any]) -> int:
-        return self.inner.refunds(Channel(task["channel"]), UUID(task["session_id"]))
+        """Credits given back for the task: the ledger's count, which the owner's balance (in the
+        app's table) must show too."""
+        ledger = self.inner.refunds(Channel(task["channel"]), UUID(task["session_id"]))
+        if task["session_id"] in self._left:  # (a task whose session the API never opened has no owner)
+            returned = self.balance_of(task) - self._left[task["session_id"]]
+            assert returned == ledger, (
+                f"the ledger has {ledger} refunds, the owner's balance moved by {returned}"
+            )
+        return ledger
 
     def stored(self, path: str) -> bytes | None:
         return self.inner.stored(path)
@@ -63,7 +73,7 @@ def _owner(task: dict[str, Any]) -> tuple[Channel, str]:
 
 @pytest.fixture(scope="session")
 def postgres_schema() -> None:
-    recreate_schema()
+    build_test_database()
 
 
 @pytest.fixture
@@ -126,8 +136,8 @@ class Pipeline:
         return {
             "task_id": str(uuid4()),
             "channel": channel.value,
-            "store_id": f"store-{uuid4().hex[:8]}" if b2b else None,
-            "user_id": None if b2b else f"user-{uuid4().hex[:8]}",
+            "store_id": str(uuid4()) if b2b else None,
+            "user_id": None if b2b else str(uuid4()),
             "session_id": str(uuid4()),
             "image_urls": urls or [self.images_url + p for p in paths],
             "prompt": f"{prompt} #{uuid4().hex[:6]}",  # unique: the stand-in counts calls per prompt

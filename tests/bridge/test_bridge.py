@@ -10,6 +10,7 @@ from uuid import UUID, uuid4
 
 import pytest
 import redis
+from loguru import logger
 
 from tests.domain.test_task import raw
 from wearon import keys
@@ -98,6 +99,40 @@ def test_invalid_payloads_are_dead_lettered_with_reason(
     assert letter["raw"].encode() == payload  # kept whole
     assert sink.enqueued == []
     assert redis_client.llen(PROCESSING) == 0
+
+
+def test_fields_the_app_added_are_ignored_and_logged_once_per_name(
+    redis_client: redis.Redis, bridge: Bridge, sink: Sink
+) -> None:
+    # Given an app deploy that adds two fields we do not know yet (names unique to this test: the
+    # bridge logs each name once per process)
+    added, other = f"added_{uuid4().hex[:8]}", f"other_{uuid4().hex[:8]}"
+    lines: list[str] = []
+    sink_id = logger.add(lambda m: lines.append(m.record["message"]), level="WARNING")
+    try:
+        redis_client.lpush(keys.TASKS, raw(task_id="a", **{added: 1}), raw(task_id="b", **{added: 2}))
+        redis_client.lpush(keys.TASKS, raw(task_id="c", **{added: 3, other: "x"}))
+        bridge.step()
+    finally:
+        logger.remove(sink_id)
+    # Then every task is enqueued, and each new name is logged once
+    assert [t.task_id for t in sink.enqueued] == ["a", "b", "c"]
+    assert dead_letters(redis_client) == []
+    assert sum(added in line for line in lines) == 1
+    assert sum(other in line for line in lines) == 1
+
+
+@pytest.mark.parametrize("owner", ["..", "a/b", "a%2F..", "a?b", "a#b", "a\\b", "a\x01b"])
+def test_an_owner_id_unfit_for_a_storage_path_is_dead_lettered_before_any_work(
+    redis_client: redis.Redis, bridge: Bridge, sink: Sink, owner: str
+) -> None:
+    session = uuid4()
+    redis_client.lpush(keys.TASKS, raw(user_id=owner, session_id=str(session)))
+    bridge.step()
+    [letter] = dead_letters(redis_client)
+    assert (letter["kind"], "user_id" in letter["reason"]) == ("schema", True)
+    assert sink.enqueued == []  # never reaches a worker, so never the provider
+    assert [(c, s) for c, s, _ in sink.refunds] == [(Channel.B2C, session)]
 
 
 def test_binary_garbage_is_kept_as_base64(redis_client: redis.Redis, bridge: Bridge) -> None:

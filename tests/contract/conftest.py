@@ -12,12 +12,12 @@ from pathlib import Path
 import pytest
 
 from tests.helpers.backends import Backend, SupabaseBackend, sqlite_backend, supabase_backend
-from tests.helpers.postgres import recreate_schema
+from tests.helpers.postgres import build_test_database
 
 
 @pytest.fixture(scope="session")
 def postgres_schema() -> None:
-    recreate_schema()
+    build_test_database()
 
 
 @pytest.fixture(scope="session")

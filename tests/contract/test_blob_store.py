@@ -19,7 +19,7 @@ from tests.standins.supabase import SERVICE_ROLE_KEY
 from wearon.adapters.blobs.local import LocalBlobStore, load_or_create_key
 from wearon.adapters.blobs.supabase import SupabaseBlobStore
 from wearon.adapters.supabase_client import create_supabase_client
-from wearon.errors import BlobPathRejected, ConfigError, InfrastructureError, LinkRejected
+from wearon.errors import BlobPathRejected, ConfigError, InfrastructureError, LinkRejected, Misconfigured
 from wearon.ports import BlobStore
 
 PATH = "generated/u1/11111111-2222-3333-4444-555555555555.jpg"
@@ -115,7 +115,7 @@ def test_an_unavailable_store_is_an_infrastructure_error(backend: Backend, tmp_p
 def test_supabase_storage_unreachable_is_an_infrastructure_error_without_the_key() -> None:
     client = create_supabase_client(f"http://127.0.0.1:{free_port()}", SecretStr(SERVICE_ROLE_KEY))
     with pytest.raises(InfrastructureError) as caught:
-        SupabaseBlobStore(client, "generations").upload(PATH, b"data", "image/jpeg")
+        SupabaseBlobStore(client, "images").upload(PATH, b"data", "image/jpeg")
     assert SERVICE_ROLE_KEY not in str(caught.value)
 
 
@@ -125,6 +125,30 @@ def test_supabase_signing_during_an_outage(supabase: SupabaseBackend, failure: s
     setattr(supabase.standin, failure, True)
     with pytest.raises(InfrastructureError):
         supabase.blobs.signed_url(PATH, HOUR)
+
+
+def test_an_unknown_bucket_is_refused_as_supabase_storage_refuses_it(supabase: SupabaseBackend) -> None:
+    # Supabase Storage renders its 404 errors as HTTP 400 with statusCode "404" in the body.
+    headers = {"apikey": SERVICE_ROLE_KEY, "Authorization": f"Bearer {SERVICE_ROLE_KEY}"}
+    answer = httpx.post(
+        f"{supabase.url}/storage/v1/object/generations/{PATH}",
+        files={"file": ("a.jpg", b"x")},
+        headers=headers,
+    )
+    assert answer.status_code == 400
+    assert answer.json() == {"statusCode": "404", "error": "Bucket not found", "message": "Bucket not found"}
+    client = create_supabase_client(supabase.url, SecretStr(SERVICE_ROLE_KEY))
+    with pytest.raises(Misconfigured, match="Bucket not found"):
+        SupabaseBlobStore(client, "generations").upload(PATH, b"data", "image/jpeg")
+
+
+@pytest.mark.parametrize("content_type", ["image/jpeg", "image/png"])
+def test_an_object_is_served_with_the_type_it_was_uploaded_with(
+    supabase: SupabaseBackend, content_type: str
+) -> None:
+    supabase.blobs.upload(PATH, b"data", content_type)
+    answer = httpx.get(supabase.blobs.signed_url(PATH, HOUR), timeout=10)
+    assert (answer.status_code, answer.headers["content-type"]) == (200, content_type)
 
 
 # --- the local store's links and key --------------------------------------------------------------

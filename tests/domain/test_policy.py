@@ -6,13 +6,17 @@ from wearon.domain.failure import FailureReason
 from wearon.domain.policy import (
     INFRA_MAX_BACKOFF_S,
     RATE_LIMIT_RETRY_DELAY_S,
+    REFUND_MAX_BACKOFF_S,
     Attempt,
+    RefundAttempt,
     decide,
+    decide_refund,
     failure_reason,
 )
 from wearon.errors import (
     ImageRejected,
     InfrastructureError,
+    Misconfigured,
     ModerationBlocked,
     ProviderBadResponse,
     ProviderRateLimited,
@@ -65,3 +69,29 @@ def test_reasons_and_user_messages() -> None:
     assert failure_reason(KeyError("x")) == "internal_error"
     assert "content safety" in FailureReason.MODERATION_BLOCKED.user_message
     assert all("refunded" in reason.user_message for reason in FailureReason)
+
+
+def test_a_misconfiguration_fails_at_once_however_early() -> None:
+    # Unlike an outage (held for infra_retry_for_s), waiting changes nothing
+    refused = Misconfigured("wearon_claim_session", "42501", "permission denied")
+    assert decide(refused, FIRST, infra_retry_for_s=600).is_final
+    assert failure_reason(refused) == FailureReason.MISCONFIGURED == "misconfigured"
+    assert "refunded" in FailureReason.MISCONFIGURED.user_message
+
+
+@pytest.mark.parametrize(
+    "exc", [InfrastructureError("away"), Misconfigured("wearon_fail_and_refund", "P0002")]
+)
+def test_a_deferred_refund_backs_off_while_owed_then_is_given_up_at_the_bound(exc: BaseException) -> None:
+    delays = [
+        decide_refund(exc, RefundAttempt(tries_before=n, owed_for_s=10.0), give_up_after_s=900).retry_in_s
+        for n in range(8)
+    ]
+    assert delays == [5, 10, 20, 40, 80, 160, REFUND_MAX_BACKOFF_S, REFUND_MAX_BACKOFF_S]
+    # The last try falls on the bound, not a whole back-off past it; at the bound, it is given up
+    assert decide_refund(exc, RefundAttempt(7, owed_for_s=850.0), give_up_after_s=900).retry_in_s == 50
+    assert decide_refund(exc, RefundAttempt(8, owed_for_s=900.0), give_up_after_s=900).is_final
+
+
+def test_a_deferred_refund_failing_on_a_bug_is_given_up_at_once() -> None:
+    assert decide_refund(KeyError("x"), RefundAttempt(0, owed_for_s=1.0), give_up_after_s=900).is_final

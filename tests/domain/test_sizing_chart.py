@@ -4,7 +4,16 @@ import math
 
 import pytest
 
-from wearon.domain.sizing import DEFAULT_CHART, Estimate, SizeBand, SizeChart
+from wearon.domain.sizing import (
+    BUILT_IN_CHARTS,
+    DEFAULT_CHART,
+    MAX_SIZES,
+    Estimate,
+    Population,
+    SizeBand,
+    SizeChart,
+)
+from wearon.errors import InvalidSizeChart
 
 
 def probabilities(chest: float, waist: float, hip: float, sd: float = 2.0) -> dict[str, float]:
@@ -65,12 +74,61 @@ def test_far_outside_the_chart_still_gives_a_finite_answer() -> None:
     assert p["XXL"] == pytest.approx(1.0)
 
 
-def test_bands_that_do_not_meet_are_refused() -> None:
-    with pytest.raises(ValueError, match="must meet"):
-        SizeChart(
-            "gappy",
-            (
-                SizeBand("S", chest=(-math.inf, 90), waist=(-math.inf, 80), hip=(-math.inf, 90)),
-                SizeBand("M", chest=(92, math.inf), waist=(80, math.inf), hip=(90, math.inf)),
-            ),
-        )
+def merchant(*bands: SizeBand, name: str = "shop") -> SizeChart:
+    return SizeChart(name, bands)
+
+
+def test_a_merchant_chart_with_a_gap_gives_the_gap_to_the_larger_size() -> None:
+    # Given chest bands 86-94 and 96-104, and a chest of 95 cm measured precisely,
+    chart = merchant(SizeBand("S", chest=(86, 94)), SizeBand("M", chest=(96, 104)))
+    p = chart.probabilities(Estimate(95, 0.3), Estimate(80, 0.3), Estimate(95, 0.3))
+    # then S is outgrown: M it is.
+    assert p["M"] > 0.99
+
+
+def test_a_chart_with_fewer_girths_decides_on_those_alone() -> None:
+    chart = merchant(
+        SizeBand("S", chest=(86, 94), waist=(74, 82)), SizeBand("M", chest=(94, 102), waist=(82, 90))
+    )
+    assert chart.girths == ("chest", "waist")
+    # A hip far beyond every band moves nothing: the chart is not cut for hips.
+    p = chart.probabilities(Estimate(90, 1), Estimate(78, 1), Estimate(140, 1))
+    assert p["S"] > 0.99
+
+
+def test_the_women_s_chart_reads_bust_waist_and_hip_on_en_13402_3_bands() -> None:
+    women = BUILT_IN_CHARTS["womens_tops"]
+    assert women.sizes == ("XS", "S", "M", "L", "XL", "XXL")
+    assert women.population is Population.WOMEN
+    p = women.probabilities(Estimate(94, 0.5), Estimate(78, 0.5), Estimate(102, 0.5))
+    assert p["M"] > 0.99
+
+
+@pytest.mark.parametrize(
+    ("bands", "message"),
+    [
+        ((SizeBand("S", chest=(86, 94)), SizeBand("M", chest=(92, 102))), "chest ranges of S and M overlap"),
+        ((SizeBand("M", chest=(94, 102)), SizeBand("S", chest=(86, 94))), "chest ranges of M and S overlap"),
+        ((SizeBand("S", chest=(94, 86)), SizeBand("M", chest=(94, 102))), "S: the chest range must run"),
+        ((SizeBand("S", chest=(86, 94)), SizeBand("S", chest=(94, 102))), "repeated: S"),
+        ((SizeBand(" ", chest=(86, 94)), SizeBand("S", chest=(94, 102))), "every size needs a name"),
+        ((SizeBand("S"), SizeBand("M")), "at least one of chest, waist and hip"),
+        ((SizeBand("S", chest=(86, 94)),), "2 to 20 sizes; this one has 1"),
+        (
+            (SizeBand("S", chest=(86, 94), waist=(70, 80)), SizeBand("M", chest=(94, 102))),
+            "size M gives chest; every size must give chest, waist",
+        ),
+    ],
+)
+def test_a_chart_that_cannot_be_used_is_refused_with_the_reason(
+    bands: tuple[SizeBand, ...], message: str
+) -> None:
+    with pytest.raises(InvalidSizeChart, match=message):
+        merchant(*bands)
+
+
+def test_twenty_sizes_is_the_most() -> None:
+    sizes = [SizeBand(str(i), chest=(60 + 4 * i, 64 + 4 * i)) for i in range(MAX_SIZES + 1)]
+    assert len(merchant(*sizes[:MAX_SIZES]).sizes) == MAX_SIZES
+    with pytest.raises(InvalidSizeChart, match="2 to 20 sizes; this one has 21"):
+        merchant(*sizes)

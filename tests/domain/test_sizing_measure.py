@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import re
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -329,11 +330,47 @@ def test_bent_knees_are_refused() -> None:
         measure_body(replace(scan, landmarks=landmarks), 175)
 
 
-def test_a_tiny_person_is_refused() -> None:
-    fig = Figure(scale=0.8)
+def test_a_tiny_photo_is_refused_with_the_size_it_needs() -> None:
+    # Given a whole figure 140 px tall in a 96x160 px photo, read on a copy upscaled 4x,
+    scan = replace(draw(Figure(scale=3.2)), pixel_scale=4.0)
     with pytest.raises(BodyNotDetected) as refused:
-        measure_body(draw(fig), 175)
+        measure_body(scan, 175)
+    # then the photo is named too small, with a size that gives the person 160 px.
+    assert refused.value.code == "photo_too_small"
+    assert "The photo is 96x160 px" in str(refused.value)
+    needed = re.search(r"send the photo at (\d+)x(\d+) px", str(refused.value))
+    assert needed is not None
+    assert 1.1 < int(needed[2]) / 160 < 1.25  # the person is about 140 px of 160: about 8/7 bigger
+
+
+def test_weak_landmarks_on_a_small_photo_are_blamed_on_its_size() -> None:
+    # Given a small photo where the detector doubts the ankles (as it does at low resolution),
+    scan = replace(draw(Figure(scale=3.2)), pixel_scale=4.0)
+    landmarks = {j: replace(p, visibility=0.3) if "ANKLE" in j.name else p for j, p in scan.landmarks.items()}
+    with pytest.raises(BodyNotDetected) as refused:
+        measure_body(replace(scan, landmarks=landmarks), 175)
+    # then the answer is the photo's size, never "ankles not visible: step back".
+    assert refused.value.code == "photo_too_small"
+
+
+def test_a_person_small_in_the_frame_is_asked_to_come_closer() -> None:
+    # Given a person only 140 px tall at the detector's working size (a larger photo of the same
+    # framing would be shrunk to that size again),
+    with pytest.raises(BodyNotDetected) as refused:
+        measure_body(replace(draw(Figure(scale=0.8)), pixel_scale=0.25), 175)
+    # then more pixels would not help: the person must fill more of the frame.
     assert refused.value.code == "person_too_small"
+    assert "move closer" in str(refused.value)
+
+
+def test_an_upscaled_copy_is_measured_with_the_photo_s_own_pixel_as_its_edge() -> None:
+    # Given the same figure, read on a copy upscaled 2x from a photo where it is 350 px tall,
+    fig = Figure(scale=4.0)
+    direct, upscaled = draw(fig), replace(draw(fig), pixel_scale=2.0)
+    a, b = measure_body(direct, 175).measurements, measure_body(upscaled, 175).measurements
+    # then the values are the same, and the uncertainty is that of the coarser photo.
+    assert b.chest_width.value == pytest.approx(a.chest_width.value)
+    assert b.chest_width.sd > a.chest_width.sd
 
 
 # --- pooling the photo and its mirror image -----------------------------------------------------

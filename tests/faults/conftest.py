@@ -41,7 +41,9 @@ class FaultStack:
         self.redis = redis.Redis.from_url(redis_url)
         self.procs: list[Proc] = []
         self.extra_env: dict[str, str] = {}
-        for channel, owner in ((Channel.B2C, "fault-user"), (Channel.B2B, "fault-store")):
+        #: One owner per channel (uuids, as the app's), START_BALANCE credits each.
+        self.owners = {Channel.B2C: str(uuid4()), Channel.B2B: str(uuid4())}
+        for channel, owner in self.owners.items():
             backend.set_balance(channel, owner, START_BALANCE)
 
     def env(self) -> dict[str, str]:
@@ -87,8 +89,8 @@ class FaultStack:
         return {
             "task_id": str(uuid4()),
             "channel": channel.value,
-            "store_id": "fault-store" if b2b else None,
-            "user_id": None if b2b else "fault-user",
+            "store_id": self.owners[channel] if b2b else None,
+            "user_id": None if b2b else self.owners[channel],
             "session_id": str(uuid4()),
             "image_urls": [f"{self.images_url}/person.jpg"],
             "prompt": f"{prompt} #{uuid4().hex[:8]}",
@@ -121,7 +123,16 @@ class FaultStack:
         return None if row is None else str(row["status"])
 
     def refunds(self, task: dict[str, Any]) -> int:
+        """The ledger's refunds for the task (0 or 1); `assert_balances` checks the owners' balances."""
         return self.backend.refunds(Channel(task["channel"]), UUID(task["session_id"]))
+
+    def assert_balances(self, tasks: list[dict[str, Any]]) -> None:
+        """Each owner's balance, in the app's table, is what the tasks spent and the ledger gave back:
+        START_BALANCE - one per task pushed + one per refund. Call it with every task pushed."""
+        for channel, owner in self.owners.items():
+            mine = [t for t in tasks if t["channel"] == channel.value]
+            expected = START_BALANCE - len(mine) + sum(self.refunds(t) for t in mine)
+            assert self.backend.balance(channel, owner) == expected, (channel, owner)
 
     def wait_terminal(self, tasks: list[dict[str, Any]], timeout: float) -> None:
         wait_until(

@@ -18,7 +18,7 @@ import redis
 from tests.conftest import TEST_PG_DSN
 from tests.faults.conftest import FaultStack, started
 from tests.helpers.backends import SqliteBackend, supabase_backend
-from tests.helpers.postgres import recreate_schema
+from tests.helpers.postgres import build_test_database
 from tests.helpers.processes import TcpProxy, restart_redis, throwaway_redis, wait_until
 from tests.standins.openai import OpenAIStandIn
 from wearon.domain.task import Channel
@@ -53,6 +53,7 @@ def test_redis_restart_under_load_loses_nothing(
             stack.wait_terminal(before + after, timeout=90)
             assert {stack.status(t) for t in before + after} == {"completed"}
             assert sum(stack.refunds(t) for t in before + after) == 0
+            stack.assert_balances(before + after)
         finally:
             stack.stop()
             restarted.send_signal(signal.SIGKILL)
@@ -63,7 +64,7 @@ def test_redis_restart_under_load_loses_nothing(
 
 @pytest.fixture
 def postgres_behind_proxy() -> Iterator[TcpProxy]:
-    recreate_schema()
+    build_test_database()
     yield TcpProxy(5432)
 
 
@@ -96,6 +97,7 @@ def test_postgres_away_for_30_s_holds_tasks_then_completes_them(
             stack.wait_terminal(tasks, timeout=120)
             assert [stack.status(t) for t in tasks] == ["completed"] * 5
             assert sum(stack.refunds(t) for t in tasks) == 0
+            stack.assert_balances(tasks)
         finally:
             stack.stop()
 
@@ -121,5 +123,6 @@ def test_postgres_away_past_the_bound_fails_and_refunds_once_it_is_back(
             stack.wait_terminal([task], timeout=60)
             assert stack.status(task) == "failed"
             assert stack.refunds(task) == 1
+            stack.assert_balances([task])
         finally:
             stack.stop()

@@ -25,6 +25,7 @@ def test_kill_9_of_a_worker_mid_generation_is_redelivered_and_completes(stack: F
     stack.wait_terminal([task], timeout=60)
     assert stack.status(task) == "completed"
     assert stack.refunds(task) == 0
+    stack.assert_balances([task])
 
 
 def test_a_live_busy_worker_is_not_mistaken_for_dead(stack: FaultStack) -> None:
@@ -39,6 +40,7 @@ def test_a_live_busy_worker_is_not_mistaken_for_dead(stack: FaultStack) -> None:
     assert stack.status(task) == "completed"
     assert stack.calls(task) == 1  # never redelivered to the idle worker
     assert stack.refunds(task) == 0
+    stack.assert_balances([task])
 
 
 def test_sigterm_finishes_the_task_in_hand_and_returns_the_prefetched(stack: FaultStack) -> None:
@@ -92,4 +94,5 @@ def test_a_hanging_provider_hits_the_time_limit_and_is_refunded(stack: FaultStac
     stack.wait_terminal([task], timeout=30)
     assert stack.status(task) == "failed"
     assert stack.refunds(task) == 1
+    stack.assert_balances([task])
     assert "time_limit" in worker.output()

@@ -1,10 +1,13 @@
 """The two storage backends behind one test-facing interface, so one suite runs against both.
 
-`SqliteBackend` is the embedded default; `SupabaseBackend` is the production adapters talking HTTP
-to the Supabase stand-in, with the real PostgreSQL behind it. Each offers `store` (SessionStore),
-`blobs` (BlobStore), `settings()` (the Settings fields that select it) and the inspection helpers
-below: what the Next.js API does (set_balance, open_session) and what a test checks (session,
-balance, refunds, stored), plus `age` (for the sweep) and `simulate_outage`.
+`SqliteBackend` is the embedded default, which keeps its own tables (there it plays the app);
+`SupabaseBackend` is the production adapters talking HTTP to the Supabase stand-in, with the real
+PostgreSQL behind it, shaped like the app's database. Each offers `store` (SessionStore), `blobs`
+(BlobStore), `settings()` (the Settings fields that select it) and the inspection helpers below:
+what the Next.js API does (set_balance, open_session) and what a test checks (session, balance,
+refunds, stored), plus `age` (for the sweep) and `simulate_outage`.
+
+Owner ids are uuids (as the app's are): the same test runs on both backends.
 """
 
 from __future__ import annotations
@@ -32,6 +35,8 @@ from wearon.domain.task import Channel
 from wearon.ports import BlobStore, SessionStore
 
 LOCAL_BASE_URL = "http://127.0.0.1:8000"
+#: The embedded backend's session tables (the same names as the app's).
+SESSION_TABLES = {Channel.B2C: "generation_sessions", Channel.B2B: "store_generation_sessions"}
 
 
 class SqliteBackend:
@@ -67,7 +72,7 @@ class SqliteBackend:
 
     def age(self, channel: Channel, session_id: UUID, seconds: int) -> None:
         old = (datetime.now(UTC) - timedelta(seconds=seconds)).isoformat(timespec="microseconds")
-        table = postgres.TABLES[channel][0]
+        table = SESSION_TABLES[channel]
         with sqlite3.connect(self.database) as db:
             db.execute(f"update {table} set updated_at = ? where id = ?", (old, str(session_id)))
         db.close()
@@ -90,7 +95,7 @@ class SqliteBackend:
 class SupabaseBackend:
     name = "supabase"
 
-    def __init__(self, standin: SupabaseStandIn, url: str, bucket: str = "generations") -> None:
+    def __init__(self, standin: SupabaseStandIn, url: str, bucket: str = "images") -> None:
         self.standin, self.url, self.bucket = standin, url, bucket
         client = create_supabase_client(url, SecretStr(SERVICE_ROLE_KEY))
         self.store: SessionStore = SupabaseSessionStore(client)
@@ -147,7 +152,7 @@ def sqlite_backend(data_dir: Path) -> Iterator[SqliteBackend]:
 
 @contextmanager
 def supabase_backend(dsn: str = TEST_PG_DSN) -> Iterator[SupabaseBackend]:
-    """Empty tables behind a fresh stand-in, served over real HTTP. Needs `recreate_schema()` first.
+    """Empty tables behind a fresh stand-in, served over real HTTP. Needs `build_test_database()` first.
 
     To share one across tests, keep it open and call `reset()` before each.
     """

@@ -202,3 +202,83 @@ def test_a_wrong_method_is_a_json_405(api: httpx.Client) -> None:
 
 def test_after_all_that_a_good_request_still_works(api: httpx.Client, photos: LocalHTTPServer) -> None:
     assert estimate(api, photos.url("/person.png")).status_code == 200
+
+
+def _chart(*sizes: dict[str, Any]) -> dict[str, Any]:
+    return {"name": "shop", "sizes": list(sizes)}
+
+
+@pytest.mark.parametrize(
+    ("chart", "message"),
+    [
+        (
+            _chart({"size": "S", "chest": [86, 94]}, {"size": "M", "chest": [92, 102]}),
+            "size_chart: the chest ranges of S and M overlap or are out of order",
+        ),
+        (
+            _chart({"size": "M", "chest": [94, 102]}, {"size": "S", "chest": [86, 94]}),
+            "size_chart: the chest ranges of M and S overlap or are out of order",
+        ),
+        (
+            _chart({"size": "S", "chest": [94, 86]}, {"size": "M", "chest": [94, 102]}),
+            "size_chart: size S: the chest range must run from low to high",
+        ),
+        (
+            _chart({"size": "S", "chest": [86, 94], "waist": [70, 78]}, {"size": "M", "chest": [94, 102]}),
+            "size_chart: size M gives chest; every size must give chest, waist",
+        ),
+        (
+            _chart({"size": "S"}, {"size": "M"}),
+            "size_chart: each size needs at least one of chest, waist and hip",
+        ),
+        (
+            _chart({"size": "S", "hip": [86, 94]}, {"size": "S", "hip": [94, 102]}),
+            "size_chart: size names must differ; repeated: S",
+        ),
+    ],
+)
+def test_a_size_chart_that_cannot_be_used_says_why(
+    api: httpx.Client, chart: dict[str, Any], message: str
+) -> None:
+    payload = {"image_url": "http://127.0.0.1/a.png", "height_cm": 175, "size_chart": chart}
+    error = error_of(api.post("/estimate-body", json=payload), 422)
+    assert error["code"] == "invalid_size_chart"
+    assert error["message"].startswith(message)
+
+
+@pytest.mark.parametrize(
+    ("chart", "where"),
+    [
+        ("kids_tops", "size_chart"),
+        (
+            _chart(*({"size": str(i), "chest": [60 + 4 * i, 64 + 4 * i]} for i in range(21))),
+            "size_chart.MerchantChart.sizes",
+        ),
+        (_chart({"size": "S", "chest": [86, 94]}), "size_chart.MerchantChart.sizes"),
+        (
+            _chart({"size": "S", "chest": [86]}, {"size": "M", "chest": [94, 102]}),
+            "size_chart.MerchantChart.sizes.0.chest",
+        ),
+        (
+            _chart({"size": "S", "chest": [86, 1e9]}, {"size": "M", "chest": [94, 102]}),
+            "size_chart.MerchantChart.sizes.0.chest.1",
+        ),
+        (
+            _chart({"size": "S", "neck": [36, 38]}, {"size": "M", "chest": [94, 102]}),
+            "size_chart.MerchantChart.sizes.0.neck",
+        ),
+    ],
+)
+def test_a_size_chart_of_the_wrong_shape_is_refused(api: httpx.Client, chart: Any, where: str) -> None:
+    payload = {"image_url": "http://127.0.0.1/a.png", "height_cm": 175, "size_chart": chart}
+    error = error_of(api.post("/estimate-body", json=payload), 422)
+    assert error["code"] == "invalid_request"
+    assert where in error["message"]
+
+
+@pytest.mark.parametrize("weight", [29.9, 300.1, -80, "80", True])
+def test_a_weight_out_of_range_or_not_a_number_is_refused(api: httpx.Client, weight: Any) -> None:
+    payload = {"image_url": "http://127.0.0.1/a.png", "height_cm": 175, "weight_kg": weight}
+    error = error_of(api.post("/estimate-body", json=payload), 422)
+    assert error["code"] == "invalid_request"
+    assert error["message"].startswith("weight_kg:")

@@ -29,7 +29,7 @@ from tests.conftest import TEST_PG_DSN, TEST_REDIS_URL
 from tests.faults.conftest import FaultStack
 from tests.helpers.asgi import free_port, serve
 from tests.helpers.backends import SupabaseBackend
-from tests.helpers.postgres import recreate_schema
+from tests.helpers.postgres import build_test_database
 from tests.helpers.processes import Proc, wait_until
 from tests.standins.openai import OpenAIStandIn
 from tests.standins.supabase import SupabaseStandIn
@@ -190,7 +190,7 @@ def standin() -> Iterator[EchoingOpenAI]:
 
 @pytest.fixture(scope="module")
 def supabase_module() -> Iterator[SupabaseBackend]:
-    recreate_schema()
+    build_test_database()
     standin = SupabaseStandIn(dsn=TEST_PG_DSN)
     try:
         with serve(EchoingOutage(standin)) as url:

@@ -142,6 +142,7 @@ def test_no_secret_reaches_any_output_across_failures(
         "after_redis_outage": "completed",
     }
     assert stack.refunds(tasks["database_outage"]) == 1
+    stack.assert_balances(list(tasks.values()))
     assert f"provider HTTP 500: Upstream error for request authorised by {REDACTED}" in out["worker"]
     assert f"database unavailable for apikey {REDACTED}" in out["worker"]
     assert f"token={REDACTED}" in out["worker"]

@@ -37,13 +37,15 @@ EXPECTED_LINES = {
 
 
 def identifiers(task: dict[str, Any], lines: list[Line]) -> set[str]:
-    """The task's ids, plus every UUID that shares a line with one of them, until nothing is added."""
+    """The task's ids, plus every UUID that shares a line with one of them, until nothing is added;
+    but its owner's id, a uuid that the owner's other tasks carry too."""
     ids = {task["request_id"], task["task_id"], task["session_id"]}
+    owner = {task.get("user_id"), task.get("store_id")}
     while True:
         grown = set(ids)
         for line in lines:
             if any(i in line.text for i in ids):
-                grown.update(UUID_RE.findall(line.text))
+                grown.update(set(UUID_RE.findall(line.text)) - owner)
         if grown == ids:
             return ids
         ids = grown
@@ -113,6 +115,7 @@ def test_every_line_a_task_causes_carries_its_request_id(stack_of: Callable[...,
             problems.append(f"{name}: no '{text}' line with its request_id")
     assert not problems, "\n".join(problems)
     assert [stack.refunds(tasks[name]) for name in EXPECTED_LINES] == [0, 1, 0, 1, 1]
+    stack.assert_balances(list(tasks.values()))
 
 
 def test_the_trace_selects_what_a_task_caused() -> None:

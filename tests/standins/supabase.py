@@ -1,6 +1,13 @@
 """A stand-in for Supabase's HTTP front (PostgREST RPC + Storage), because the real one cannot run
 here. Real PostgreSQL is behind it: RPC calls run the contract's SQL functions from
-supabase/migrations, so the database logic under test is the production logic.
+supabase/migrations in a database shaped like the app's (tests/fixtures/app_database.sql).
+
+RPC is executed the way PostgREST executes it, so grants are exercised: the stand-in logs in as
+`authenticator` (a role with no rights of its own) and runs each call in its own transaction after
+`set local role` to the role the request's key names (service_role, or anon), with the key's claims
+in `request.jwt.claims`. A function the role may not execute fails as it does on Supabase (42501,
+HTTP 403); one that does not exist in `public` is PGRST202 (404), and one that exists but calls a
+missing function fails inside it (42883, 404).
 
 Speaks exactly what our adapters use, on the real wire format:
   POST /rest/v1/rpc/<function>            JSON args -> the function's JSON result; PostgREST's error
@@ -9,7 +16,11 @@ Speaks exactly what our adapters use, on the real wire format:
   POST /storage/v1/object/sign/<bucket>/<path>  {"expiresIn"} -> {"signedURL": "/object/sign/...?token="}
   GET  /storage/v1/object/sign/<bucket>/<path>?token=  -> the bytes
   GET  /storage/v1/object/info/<bucket>/<path>  -> the object's info (storage3's `exists` reads it)
-Both require the service-role key as `apikey` and `Authorization: Bearer` (401 otherwise).
+Each requires a project key as `apikey` and `Authorization: Bearer` (401 otherwise): RPC takes the
+service-role key or the anon key, Storage only the service-role key.
+Storage knows only the buckets in `buckets` (the app's `images`): any other is refused as Supabase
+Storage refuses it (HTTP 400, `{"statusCode": "404", "error": "Bucket not found"}`), and an
+object is served with the content type it was uploaded with.
 
 Outages, for tests: `outage = True` makes every call answer 503 with Supabase's JSON, as when the
 database is away (`failing_calls` does it for the next calls of one function only);
@@ -22,6 +33,7 @@ per session (the `supabase` fixture in tests/contract/conftest.py).
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import hmac
 import json
@@ -34,40 +46,39 @@ from typing import Any
 
 import psycopg
 from psycopg import sql
+from psycopg.conninfo import make_conninfo
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
 
-#: Shaped like a real service-role key (a JWT), though supabase-py 2.34 accepts any non-empty string.
+#: Shaped like real project keys (JWTs whose payload names the role), though supabase-py 2.34
+#: accepts any non-empty string.
 SERVICE_ROLE_KEY = (
     "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJyb2xlIjoic2VydmljZV9yb2xlIn0.c3RhbmRpbi1zaWduYXR1cmU"
 )
+ANON_KEY = "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJyb2xlIjoiYW5vbiJ9.c3RhbmRpbi1zaWduYXR1cmU"
+#: The role PostgREST logs in as; it switches to the request's role for each call.
+LOGIN_ROLE = "authenticator"
 #: Database connections kept by one stand-in, as PostgREST's pool (PostgreSQL allows ~100 in all).
 POOL_SIZE = 8
-#: The only functions exposed, as PostgREST exposes only what the schema grants.
-RPC_FUNCTIONS = frozenset(
-    {
-        "wearon_claim_session",
-        "wearon_requeue_session",
-        "wearon_complete_session",
-        "wearon_fail_and_refund",
-        "wearon_sweep_stuck",
-        "wearon_open_session",
-    }
-)
 
 
 @dataclass
 class SupabaseStandIn:
     dsn: str
     key: str = SERVICE_ROLE_KEY
+    anon_key: str = ANON_KEY
     outage: bool = False
     proxy_error: bool = False
     #: What signed links are checked against; a test moves it forward to expire them.
     clock: Callable[[], float] = time.time
+    #: The buckets that exist (created by the app, not by us).
+    buckets: frozenset[str] = frozenset({"images"})
+    #: "<bucket>/<path>" -> the object's bytes, and the content type it was uploaded with.
     objects: dict[str, bytes] = field(default_factory=dict)
+    content_types: dict[str, str] = field(default_factory=dict)
     rpc_calls: int = 0
     #: Function name -> how many of its next calls answer 503, as if the database dropped them.
     failing_calls: dict[str, int] = field(default_factory=dict)
@@ -94,6 +105,7 @@ class SupabaseStandIn:
         self.failing_calls.clear()
         self.clock = time.time
         self.objects.clear()
+        self.content_types.clear()
 
     # --- PostgREST ------------------------------------------------------------------------------
 
@@ -101,8 +113,7 @@ class SupabaseStandIn:
         if denied := self._denied(request, storage=False):
             return denied
         function = request.path_params["function"]
-        if function not in RPC_FUNCTIONS:
-            return _pgrst(404, "PGRST202", f"Could not find the function public.{function}")
+        role = _role_of(request.headers["authorization"].removeprefix("Bearer "))
         try:
             args = json.loads(await request.body())
         except ValueError:
@@ -114,19 +125,44 @@ class SupabaseStandIn:
             self.failing_calls[function] -= 1
             return _pgrst(503, "PGRST000", "Could not connect with the database")
         try:
-            result = await run_in_threadpool(self._call, function, args)
+            result = await run_in_threadpool(self._call, function, args, role)
+        except psycopg.errors.UndefinedFunction as exc:
+            # PostgREST looks the function up in its schema cache first (PGRST202); one that exists
+            # but calls a missing one (the app's refund_credits renamed) fails inside, 42883.
+            if not await run_in_threadpool(self._in_schema, function):
+                missing = f"Could not find the function public.{function} in the schema cache"
+                return _pgrst(404, "PGRST202", missing)
+            return _postgres_error(exc)
         except psycopg.Error as exc:
-            return _postgres_error(exc, function)
+            return _postgres_error(exc)
         return JSONResponse(result)
 
-    def _call(self, function: str, args: dict[str, Any]) -> Any:
+    def _in_schema(self, function: str) -> bool:
+        conn = self._borrow()
+        try:
+            found = conn.execute(
+                "select exists (select from pg_proc where pronamespace = 'public'::regnamespace"
+                " and proname = %s)",
+                (function,),
+            ).fetchone()
+        finally:
+            self._pool.put(conn)
+        return bool(found and found[0])
+
+    def _call(self, function: str, args: dict[str, Any], role: str) -> Any:
+        """As PostgREST: one transaction, as the request's role, with its claims."""
         named = sql.SQL(", ").join(
             sql.SQL("{} => {}").format(sql.Identifier(k), sql.Placeholder(k)) for k in sorted(args)
         )
-        query = sql.SQL("select {}({})").format(sql.Identifier(function), named)
+        query = sql.SQL("select public.{}({})").format(sql.Identifier(function), named)
         conn = self._borrow()
         try:
-            row = conn.execute(query, args).fetchone()
+            with conn.transaction():
+                conn.execute(sql.SQL("set local role {}").format(sql.Identifier(role)))
+                conn.execute(
+                    "select set_config('request.jwt.claims', %s, true)", (json.dumps({"role": role}),)
+                )
+                row = conn.execute(query, args).fetchone()
         except psycopg.OperationalError:
             conn.close()  # broken: a fresh one is opened next time
             raise
@@ -139,7 +175,8 @@ class SupabaseStandIn:
         conn = self._pool.get()
         if conn is None or conn.closed:
             try:
-                conn = psycopg.connect(self.dsn, autocommit=True, connect_timeout=3)
+                conninfo = make_conninfo(self.dsn, user=LOGIN_ROLE)
+                conn = psycopg.connect(conninfo, autocommit=True, connect_timeout=3)
             except psycopg.Error:
                 self._pool.put(None)  # give the slot back, or failed connects drain the pool for good
                 raise
@@ -155,7 +192,7 @@ class SupabaseStandIn:
     # --- Storage --------------------------------------------------------------------------------
 
     async def upload(self, request: Request) -> Response:
-        if denied := self._denied(request, storage=True):
+        if denied := self._denied(request, storage=True) or self._no_bucket(request):
             return denied
         key = f"{request.path_params['bucket']}/{request.path_params['path']}"
         upsert = request.headers.get("x-upsert", "false") == "true" or request.method == "PUT"
@@ -166,21 +203,23 @@ class SupabaseStandIn:
         if upload is None or isinstance(upload, str):
             return _storage(400, "InvalidRequest", "file is required")
         self.objects[key] = await upload.read()
+        self.content_types[key] = upload.content_type or "application/octet-stream"
         return JSONResponse({"Key": key, "Id": str(uuid.uuid4())})
 
     async def info(self, request: Request) -> Response:
-        if denied := self._denied(request, storage=True):
+        if denied := self._denied(request, storage=True) or self._no_bucket(request):
             return denied
         bucket, path = request.path_params["bucket"], request.path_params["path"]
         data = self.objects.get(f"{bucket}/{path}")
         if data is None:
             return _storage(404, "not_found", "Object not found", "404")
+        content_type = self.content_types[f"{bucket}/{path}"]
         return JSONResponse(
-            {"name": path, "bucket_id": bucket, "size": len(data), "content_type": "image/jpeg"}
+            {"name": path, "bucket_id": bucket, "size": len(data), "content_type": content_type}
         )
 
     async def sign(self, request: Request) -> Response:
-        if denied := self._denied(request, storage=True):
+        if denied := self._denied(request, storage=True) or self._no_bucket(request):
             return denied
         bucket, path = request.path_params["bucket"], request.path_params["path"]
         if f"{bucket}/{path}" not in self.objects:
@@ -190,6 +229,8 @@ class SupabaseStandIn:
         return JSONResponse({"signedURL": f"/object/sign/{bucket}/{path}?token={token}"})
 
     async def download(self, request: Request) -> Response:
+        if missing := self._no_bucket(request):
+            return missing
         key = f"{request.path_params['bucket']}/{request.path_params['path']}"
         token = request.query_params.get("token", "")
         expires = token.partition(".")[0]
@@ -199,11 +240,18 @@ class SupabaseStandIn:
             return _storage(400, "InvalidJWT", '"exp" claim timestamp check failed')
         if key not in self.objects:
             return _storage(400, "not_found", "Object not found", "404")
-        return Response(self.objects[key], media_type="image/jpeg")
+        return Response(self.objects[key], media_type=self.content_types[key])
 
     def _token(self, key: str, expires: int) -> str:
         mac = hmac.new(self._secret, f"{key}:{expires}".encode(), hashlib.sha256).hexdigest()
         return f"{expires}.{mac}"
+
+    def _no_bucket(self, request: Request) -> Response | None:
+        if request.path_params["bucket"] in self.buckets:
+            return None
+        # Storage renders its errors as HTTP 400, the real status in the body (storage-api's
+        # error handler); supabase-py raises it as a StorageException either way.
+        return _storage(400, "Bucket not found", "Bucket not found", "404")
 
     # --- both -----------------------------------------------------------------------------------
 
@@ -215,7 +263,9 @@ class SupabaseStandIn:
                 return _storage(503, "DatabaseError", "Service Unavailable", "503")
             return _pgrst(503, "PGRST000", "Could not connect with the database")
         headers = request.headers
-        if headers.get("authorization") != f"Bearer {self.key}" or headers.get("apikey") != self.key:
+        keys = {self.key} if storage else {self.key, self.anon_key}
+        key = headers.get("apikey")
+        if key not in keys or headers.get("authorization") != f"Bearer {key}":
             if storage:
                 return _storage(400, "Unauthorized", "Invalid Compact JWS", "403")
             return _pgrst(401, "PGRST301", "JWSError JWSInvalidSignature")
@@ -233,16 +283,20 @@ _SQLSTATE_STATUS = (
 )  # fmt: skip
 
 
+def _role_of(key: str) -> str:
+    """The `role` claim of a project key (a JWT whose signature the caller has checked)."""
+    payload = key.split(".")[1]
+    return str(json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))["role"])
+
+
 def _http_status(sqlstate: str) -> int:
     return next((status for prefix, status in _SQLSTATE_STATUS if sqlstate.startswith(prefix)), 400)
 
 
-def _postgres_error(exc: psycopg.Error, function: str) -> JSONResponse:
+def _postgres_error(exc: psycopg.Error) -> JSONResponse:
     """What PostgREST answers when the database raised `exc` (or could not be reached)."""
     if exc.sqlstate is None:  # no answer from the server at all
         return _pgrst(503, "PGRST000", "Could not connect with the database")
-    if isinstance(exc, psycopg.errors.UndefinedFunction):
-        return _pgrst(404, "PGRST202", f"Could not find the function public.{function} in the schema cache")
     message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
     return _pgrst(_http_status(exc.sqlstate), exc.sqlstate, message)
 

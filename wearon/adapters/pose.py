@@ -6,6 +6,11 @@ one to use it. The pool is sized to the cores; requests beyond it wait their tur
 Workers run at a lower CPU priority than the event loop, so that when inference fills every
 core, /health and request parsing are still served first.
 
+Every photo is read at one working size, its long side MAX_SIDE: a larger photo is shrunk, a
+smaller one upscaled (the detector's belief in each landmark drops on a small image even where the
+body is plainly in view, and measuring an upscaled copy gives it back; the measurement still
+counts detail in the photo's own pixels, see `wearon.domain.sizing.resolution`).
+
 Each photo is read twice, as is and mirrored (see `wearon.domain.sizing.views`), the two views
 in parallel on two workers. The mirrored view stays in its own (mirrored) coordinates: the
 measurement never depends on which side of the image is which.
@@ -27,6 +32,7 @@ from mediapipe.python.solutions import pose as mp_pose
 from PIL import Image
 
 from wearon.domain.sizing import BodyScan, Joint, Landmark, View, WorldPoint
+from wearon.domain.sizing.resolution import require_photo_height
 from wearon.errors import BodyNotDetected
 
 #: 1 selects pose_landmark_full.tflite, the model bundled in the mediapipe wheel
@@ -35,6 +41,9 @@ MODEL_COMPLEXITY = 1
 #: The models see the person through a 256 px crop, and the person mask is predicted at that
 #: size and warped back: a larger input adds no detail, only memory and time.
 MAX_SIDE = 640
+#: A photo's long side is never stretched more than this (a photo lower than
+#: `resolution.MIN_STATURE_PX` is refused before it is read, so 640/160 = 4 is the most needed).
+MAX_UPSCALE = 4.0
 #: Linux "nice" for inference threads (0 is the default, 19 the lowest priority). The model's
 #: own threads are started from a worker and inherit it.
 INFERENCE_NICENESS = 10
@@ -86,10 +95,16 @@ class PosePool:
             self._poses.clear()
 
     async def detect_views(self, image: Image.Image) -> list[View]:
-        """The photo and its mirror image, each a BodyScan or the reason it shows no body."""
+        """The photo and its mirror image, each a BodyScan or the reason it shows no body.
+
+        Raises BodyNotDetected without reading a photo too low to hold a measurable person.
+        """
+        require_photo_height(*image.size)
         rgb = await self._run(to_rgb, image)
+        scale = rgb.shape[1] / image.width
         mirrored = np.ascontiguousarray(rgb[:, ::-1])
-        return list(await asyncio.gather(self._run(self._view, rgb), self._run(self._view, mirrored)))
+        views = (self._run(self._view, rgb, scale), self._run(self._view, mirrored, scale))
+        return list(await asyncio.gather(*views))
 
     def _start_worker(self) -> None:
         _lower_priority()
@@ -99,24 +114,24 @@ class PosePool:
         with self._lock:
             self._poses.append(pose)
 
-    def _view(self, rgb: RGB) -> View:
+    def _view(self, rgb: RGB, pixel_scale: float) -> View:
         try:
-            return self._detect(rgb)
+            return self._detect(rgb, pixel_scale)
         except BodyNotDetected as refusal:
             return refusal
 
-    def _detect(self, rgb: RGB) -> BodyScan:
+    def _detect(self, rgb: RGB, pixel_scale: float) -> BodyScan:
         """One image to a BodyScan; BodyNotDetected when no person is found. Worker threads only."""
         result = self._local.pose.process(rgb)
         if result.pose_landmarks is None or result.segmentation_mask is None:
             raise BodyNotDetected("no_person", NO_PERSON)
-        return to_scan(result, width=rgb.shape[1], height=rgb.shape[0])
+        return to_scan(result, width=rgb.shape[1], height=rgb.shape[0], pixel_scale=pixel_scale)
 
-    async def _run(self, fn: Any, arg: Any) -> Any:
+    async def _run(self, fn: Any, *args: Any) -> Any:
         if self._executor is None:
             raise RuntimeError("the pose pool is not loaded")
         context = contextvars.copy_context()  # keeps the request id on any log line
-        return await asyncio.get_running_loop().run_in_executor(self._executor, context.run, fn, arg)
+        return await asyncio.get_running_loop().run_in_executor(self._executor, context.run, fn, *args)
 
 
 def _lower_priority() -> None:
@@ -126,18 +141,24 @@ def _lower_priority() -> None:
 
 
 def to_rgb(image: Image.Image) -> RGB:
+    """The photo at the working size: long side MAX_SIDE (or stretched by MAX_UPSCALE at most)."""
     if max(image.size) > MAX_SIDE:
         image = image.copy()
         image.thumbnail((MAX_SIDE, MAX_SIDE), Image.Resampling.BILINEAR)
+    elif max(image.size) < MAX_SIDE:
+        factor = min(MAX_SIDE / max(image.size), MAX_UPSCALE)
+        size = (round(image.width * factor), round(image.height * factor))
+        image = image.resize(size, Image.Resampling.BICUBIC)
     return np.asarray(image.convert("RGB"), dtype=np.uint8)
 
 
-def to_scan(result: Any, *, width: int, height: int) -> BodyScan:
+def to_scan(result: Any, *, width: int, height: int, pixel_scale: float = 1.0) -> BodyScan:
     points, world = result.pose_landmarks.landmark, result.pose_world_landmarks
     return BodyScan(
         landmarks={joint: _landmark(points[joint], width, height) for joint in Joint},
         mask=np.asarray(result.segmentation_mask),
         world=None if world is None else {joint: _world(world.landmark[joint]) for joint in Joint},
+        pixel_scale=pixel_scale,
     )
 
 

@@ -115,6 +115,7 @@ class Bridge:
             self._reject(raw, exc)
             return None
         with _task_context(task):
+            _log_new_fields(task.ignored_fields)
             self._enqueue(task)
         return task
 
@@ -149,6 +150,20 @@ class Bridge:
                 logger.error("could not fail and refund the session now: {}", exc)
                 return
             logger.info("session of the invalid task failed; refunded: {}", refunded)
+
+
+_fields_logged: set[str] = set()
+_fields_lock = threading.Lock()
+
+
+def _log_new_fields(fields: frozenset[str]) -> None:
+    """Name each field the app added that we ignore, once per process: a deploy of the app that
+    adds one must be seen, but not on every task."""
+    with _fields_lock:
+        new = sorted(fields - _fields_logged)
+        _fields_logged.update(new)
+    if new:
+        logger.warning("the app sent fields this worker does not know, ignored: {}", ", ".join(new))
 
 
 def _task_context(task: GenerationTask) -> AbstractContextManager[None]:

@@ -1,4 +1,9 @@
-"""Publishes queue depths as `wearon_queue_depth{queue=...}` every few seconds."""
+"""Publishes queue depths as `wearon_queue_depth{queue=...}` every few seconds.
+
+Dramatiq's queues each give `dramatiq:<queue>` (waiting), `dramatiq_delayed:<queue>` (waiting out
+a retry's delay) and `dramatiq_dead:<queue>` (dead letters); the refunds queue's first two are the
+deferred refunds still owed.
+"""
 
 from __future__ import annotations
 
@@ -12,7 +17,7 @@ from redis import Redis, RedisError
 from wearon import keys, metrics
 
 INTERVAL_S = 5.0
-DRAMATIQ_QUEUES = ("generation", "maintenance")
+DRAMATIQ_QUEUES = ("generation", "maintenance", "refunds")
 
 
 class DepthReporter:
@@ -36,6 +41,8 @@ class DepthReporter:
             ns = self._broker.namespace
             for queue in DRAMATIQ_QUEUES:
                 depths[f"dramatiq:{queue}"] = int(self._broker.client.llen(f"{ns}:{queue}"))
+                # Every message of the delay queue, also those a worker holds until they are due.
+                depths[f"dramatiq_delayed:{queue}"] = int(self._broker.client.hlen(f"{ns}:{queue}.DQ.msgs"))
                 depths[f"dramatiq_dead:{queue}"] = int(self._broker.client.zcard(f"{ns}:{queue}.XQ"))
         for name, depth in depths.items():
             metrics.QUEUE_DEPTH.labels(queue=name).set(depth)

@@ -15,6 +15,8 @@ class FailureReason(StrEnum):
     PROVIDER_BAD_RESPONSE = "provider_bad_response"
     IMAGE_REJECTED = "image_rejected"
     INFRASTRUCTURE = "infrastructure"
+    #: Our database or storage refused us in a way no retry changes (wearon.errors.Misconfigured).
+    MISCONFIGURED = "misconfigured"
     SESSION_NOT_FOUND = "session_not_found"
     TIME_LIMIT = "time_limit"
     #: Dramatiq's age limit skipped the message before it ran.

@@ -1,6 +1,8 @@
-"""The one place that decides, from an error's type, whether a generation retries or fails.
+"""The one place that decides, from an error's type, whether a generation retries or fails, and
+whether a deferred refund is tried again or given up.
 
-A final failure is refunded by the refund middleware; a retry is not (yet).
+A final failure is refunded by the refund middleware; a retry is not (yet). A refund the store
+refused then is deferred, and tried again here within a bound.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from wearon.domain.failure import FailureReason
 from wearon.errors import (
     ImageRejected,
     InfrastructureError,
+    Misconfigured,
     ModerationBlocked,
     ProviderBadResponse,
     ProviderRateLimited,
@@ -22,6 +25,8 @@ from wearon.errors import (
 RATE_LIMIT_RETRY_DELAY_S = 10.0
 #: Our own infrastructure is retried with a capped exponential back-off.
 INFRA_MAX_BACKOFF_S = 30.0
+#: A deferred refund is tried again after 5 s, doubling to 5 min.
+REFUND_MIN_BACKOFF_S, REFUND_MAX_BACKOFF_S = 5.0, 300.0
 
 _REASONS: tuple[tuple[type[BaseException], FailureReason], ...] = (
     (ProviderRateLimited, FailureReason.PROVIDER_RATE_LIMITED),
@@ -30,6 +35,7 @@ _REASONS: tuple[tuple[type[BaseException], FailureReason], ...] = (
     (ProviderBadResponse, FailureReason.PROVIDER_BAD_RESPONSE),
     (ImageRejected, FailureReason.IMAGE_REJECTED),
     (InfrastructureError, FailureReason.INFRASTRUCTURE),
+    (Misconfigured, FailureReason.MISCONFIGURED),
     (SessionNotFound, FailureReason.SESSION_NOT_FOUND),
 )
 
@@ -58,6 +64,10 @@ FINAL = Decision(retry_in_s=None)
 
 
 def decide(exc: BaseException, attempt: Attempt, *, infra_retry_for_s: float) -> Decision:
+    if isinstance(exc, Misconfigured):
+        # Waiting changes nothing until someone fixes the deployment: fail now (the refund
+        # middleware refunds, and the misconfiguration is counted and alerted where it was seen).
+        return FINAL
     if isinstance(exc, ProviderRateLimited):
         if attempt.rate_limited_before == 0:
             return Decision(retry_in_s=RATE_LIMIT_RETRY_DELAY_S, requeue=True)
@@ -66,6 +76,30 @@ def decide(exc: BaseException, attempt: Attempt, *, infra_retry_for_s: float) ->
         # Not the user's fault: hold the task while the database or storage is away, within a bound.
         return Decision(retry_in_s=min(2.0**attempt.infra_failures_before, INFRA_MAX_BACKOFF_S))
     return FINAL
+
+
+@dataclass(frozen=True)
+class RefundAttempt:
+    """What is known about a deferred refund when the store refuses it again."""
+
+    tries_before: int
+    #: Since the generation failed (the refund was deferred).
+    owed_for_s: float
+
+
+def decide_refund(exc: BaseException, attempt: RefundAttempt, *, give_up_after_s: float) -> Decision:
+    """A deferred refund the store refused again: tried later, outage or misconfiguration alike (the
+    refund is owed until one is fixed), until it has been owed `give_up_after_s`; then given up
+    (final). The caller passes the stuck-session sweep's threshold: by then the session has been
+    untouched that long, so the sweep fails and refunds it on its first tick the store accepts."""
+    if not isinstance(exc, InfrastructureError | Misconfigured):
+        return FINAL  # a bug: another try would meet it again
+    left_s = give_up_after_s - attempt.owed_for_s
+    if left_s <= 0:
+        return FINAL
+    backoff_s = min(REFUND_MIN_BACKOFF_S * 2.0**attempt.tries_before, REFUND_MAX_BACKOFF_S)
+    # The last try falls on the bound, so giving up never waits a whole back-off past it.
+    return Decision(retry_in_s=min(backoff_s, max(left_s, 1.0)))
 
 
 def failure_reason(exc: BaseException) -> FailureReason:

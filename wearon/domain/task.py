@@ -3,12 +3,24 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Literal
+from typing import Any, Literal
 from uuid import UUID
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, HttpUrl, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    HttpUrl,
+    ModelWrapValidatorHandler,
+    PrivateAttr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
+from wearon.domain.storage_path import is_path_segment
 from wearon.errors import InvalidTask
 from wearon.validation import describe
 
@@ -23,7 +35,11 @@ class Channel(StrEnum):
 
 
 class GenerationTask(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    """The app's `GenerationTaskPayload`, as its TypeScript producer writes it (JSON.stringify)."""
+
+    # A field the app adds in a later deploy is not ours to judge: ignored, and named in
+    # `ignored_fields`, rather than failing (and refunding) every task until we catch up.
+    model_config = ConfigDict(frozen=True, extra="ignore")
 
     task_id: str = Field(min_length=1, max_length=128)
     channel: Channel
@@ -33,8 +49,40 @@ class GenerationTask(BaseModel):
     image_urls: tuple[HttpUrl, ...] = Field(min_length=1, max_length=MAX_IMAGES)
     prompt: str = Field(min_length=1, max_length=4000)
     request_id: str = Field(min_length=1, max_length=128)
-    version: Literal[1]
-    created_at: AwareDatetime
+    # The app's model declares `version: int = 1`; parse_task refuses any other value.
+    version: Literal[1] = 1
+    created_at: datetime
+
+    _ignored_fields: frozenset[str] = PrivateAttr(default=frozenset())
+
+    @property
+    def ignored_fields(self) -> frozenset[str]:
+        """The payload's fields this model does not know (dropped)."""
+        return self._ignored_fields
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def _name_ignored_fields(
+        cls, data: Any, handler: ModelWrapValidatorHandler[GenerationTask]
+    ) -> GenerationTask:
+        task = handler(data)
+        if isinstance(data, dict):
+            task._ignored_fields = frozenset(data.keys() - cls.model_fields.keys())
+        return task
+
+    @field_validator("created_at")
+    @classmethod
+    def _naive_is_utc(cls, value: datetime) -> datetime:
+        # JavaScript's toISOString() always writes `Z`; a time without an offset is read as UTC too.
+        return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+
+    @field_validator("store_id", "user_id")
+    @classmethod
+    def _one_path_segment(cls, value: str | None) -> str | None:
+        # The owner id becomes a folder of the result's storage path (`result_path`).
+        if value is not None and not is_path_segment(value):
+            raise ValueError("must be usable as one storage path segment (no /, \\, %, ?, #, . or ..)")
+        return value
 
     @model_validator(mode="after")
     def _owner_matches_channel(self) -> GenerationTask:
@@ -72,7 +120,7 @@ def parse_task(raw: bytes) -> GenerationTask:
         raise InvalidTask("invalid_json", f"invalid JSON: {exc}") from None
     if not isinstance(data, dict):
         raise InvalidTask("schema", "payload is not a JSON object")
-    version = data.get("version")
+    version = data.get("version", 1)  # absent means 1, as in the app's model
     if type(version) is not int or version != 1:  # True == 1 in Python; the contract says the number 1
         raise InvalidTask("version", f"unsupported version: {version!r}")
     try:

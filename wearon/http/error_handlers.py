@@ -1,9 +1,9 @@
 """Every error the API returns, in one JSON shape: {"error": {"code": ..., "message": ...}}.
 
 The handlers here are the one place exceptions become responses: our own request errors
-(ApiError), the domain's refusals (ImageRejected, BodyNotDetected, LinkRejected), Starlette's
-404/405, and, last, anything unexpected, which is logged and answered with a bare 500, never a
-traceback.
+(ApiError), the domain's refusals (ImageRejected, BodyNotDetected, InvalidSizeChart, LinkRejected),
+Starlette's 404/405, and, last, anything unexpected, which is logged and answered with a bare 500,
+never a traceback.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from wearon.errors import BodyNotDetected, ImageRejected, LinkRejected, WearOnError
+from wearon.errors import BodyNotDetected, ImageRejected, InvalidSizeChart, LinkRejected, WearOnError
 
 
 class ApiError(Exception):
@@ -52,6 +52,9 @@ async def wearon_error(_: Request, exc: Exception) -> Response:
         # Both say what the caller can fix: another URL, another photo.
         logger.info("request refused: {}", exc.code)
         return error_response(422, exc.code, str(exc))
+    if isinstance(exc, InvalidSizeChart):
+        logger.info("request refused: invalid_size_chart")
+        return error_response(422, "invalid_size_chart", f"size_chart: {exc}")
     if isinstance(exc, LinkRejected):
         return error_response(_LINK_STATUS.get(exc.code, 403), exc.code, str(exc))
     logger.opt(exception=exc).error("unexpected wearon error")

@@ -57,8 +57,10 @@ def _estimate_body() -> dict[str, Any]:
             "413": _json("The body is too large", "ErrorResponse"),
             "415": _json("The body is not JSON", "ErrorResponse"),
             "422": _json(
-                "A field is missing or invalid, the image URL or image was refused, or the photo "
-                "shows no measurable full body (the message says what to fix)",
+                "A field is missing or invalid (invalid_request), the size chart cannot be used "
+                "(invalid_size_chart: overlapping or unordered sizes, ...), the image URL or image "
+                "was refused, or the photo shows no measurable full body, or too few pixels of it "
+                "(photo_too_small, with the size it needs); the message says what to fix",
                 "ErrorResponse",
             ),
             "503": _json("The pose model is not loaded yet", "ErrorResponse"),

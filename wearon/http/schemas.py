@@ -6,12 +6,15 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from wearon.domain.sizing import BodyType, Estimate, Recommendation
+from wearon.domain.sizing import BodyType, Caveat, Estimate, Recommendation
+from wearon.http.charts import BuiltInChart, MerchantChart
 from wearon.http.error_handlers import ApiError
 from wearon.validation import describe
 
 MIN_HEIGHT_CM = 100
 MAX_HEIGHT_CM = 250
+MIN_WEIGHT_KG = 30
+MAX_WEIGHT_KG = 300
 MAX_URL_LENGTH = 2048
 
 
@@ -38,6 +41,19 @@ class EstimateRequest(BaseModel):
             description="The person's height without shoes, in centimetres.",
         ),
     ]
+    weight_kg: Annotated[
+        float | None,
+        Field(
+            strict=True,
+            ge=MIN_WEIGHT_KG,
+            le=MAX_WEIGHT_KG,
+            allow_inf_nan=False,
+            description="The person's weight; when given, narrows the girths (ANSUR II relation).",
+        ),
+    ] = None
+    size_chart: BuiltInChart | MerchantChart | None = Field(
+        default=None, description="A built-in chart by name, or the shop's own; men's tops when absent."
+    )
 
     @classmethod
     def parse(cls, data: Any) -> EstimateRequest:
@@ -65,8 +81,13 @@ class EstimateRunnerUp(BaseModel):
     probability: Annotated[float, Field(ge=0, le=1)]
 
 
+class EstimateWarning(BaseModel):
+    code: Caveat
+    message: str
+
+
 class EstimateResponse(BaseModel):
-    recommended_size: str = Field(description="XS, S, M, L, XL or XXL.")
+    recommended_size: str = Field(description="One of the chart's sizes.")
     size_probability: Annotated[float, Field(ge=0, le=1)]
     runner_up: EstimateRunnerUp | None = Field(description="The next most likely size, when it is close.")
     size_probabilities: dict[str, float]
@@ -74,10 +95,11 @@ class EstimateResponse(BaseModel):
     body_type: BodyType
     measurements: EstimateMeasurements
     uncertainty_cm: dict[str, float] = Field(description="One standard deviation of each measurement.")
-    size_chart: str
+    size_chart: str = Field(description="The name of the chart the size was chosen on.")
+    warnings: list[EstimateWarning] = Field(description="What to know about this answer; often empty.")
 
     @classmethod
-    def of(cls, r: Recommendation, chart_name: str) -> EstimateResponse:
+    def of(cls, r: Recommendation) -> EstimateResponse:
         estimates = _estimates(r)
         return cls(
             recommended_size=r.size,
@@ -92,7 +114,8 @@ class EstimateResponse(BaseModel):
                 height=r.measurements.height, **{k: round(e.value, 1) for k, e in estimates.items()}
             ),
             uncertainty_cm={k: round(e.sd, 1) for k, e in estimates.items()},
-            size_chart=chart_name,
+            size_chart=r.chart_name,
+            warnings=[EstimateWarning(code=c, message=c.message) for c in r.caveats],
         )
 
 

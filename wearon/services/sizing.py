@@ -39,18 +39,29 @@ class SizeEstimator:
     def ready(self) -> bool:
         return self._detector.loaded
 
-    async def estimate(self, image_url: str, height_cm: float) -> Recommendation:
+    async def estimate(
+        self,
+        image_url: str,
+        height_cm: float,
+        *,
+        chart: SizeChart | None = None,
+        weight_kg: float | None = None,
+    ) -> Recommendation:
         """Raises ImageRejected (the URL or image) or BodyNotDetected (the photo's content)."""
         async with self._slots:
             data = await run_in_threadpool(self._fetcher.fetch, image_url)
             image = await run_in_threadpool(self._decode, data)
             views = await self._detector.detect_views(image)
-            result = await run_in_threadpool(self._recommend, views, height_cm)
+            result = await run_in_threadpool(
+                self._recommend, views, height_cm, chart or self.chart, weight_kg
+            )
         logger.bind(size=result.size, confidence=round(result.confidence, 3)).info("size estimated")
         return result
 
-    def _recommend(self, views: list[View], height_cm: float) -> Recommendation:
-        return recommend(measure_views(views, height_cm), self.chart)
+    def _recommend(
+        self, views: list[View], height_cm: float, chart: SizeChart, weight_kg: float | None
+    ) -> Recommendation:
+        return recommend(measure_views(views, height_cm), chart, weight_kg)
 
     def _decode(self, data: bytes) -> Image.Image:
         # Decoded straight to the detector's input side (a JPEG at a reduced scale), within the

@@ -62,9 +62,13 @@ class RefundOnFinalFailure(dramatiq.Middleware):
         try:
             refunded = self._store().fail_and_refund(task.channel, task.session_id, reason.user_message)
         except WearOnError as exc:
-            # Durable in the broker, retried until the database is back; the stuck-session sweep
-            # is the net under that net.
-            logger.error("generation failed ({}); refund deferred, the store is unavailable: {}", reason, exc)
+            # Durable in the broker, tried again until the store takes it (the database is back, or
+            # its misconfiguration fixed), within a bound; the stuck-session sweep is the net under it.
+            refused = failure_reason(exc)
+            logger.error(
+                "generation failed ({}); refund deferred, the store refused it ({}): {}", reason, refused, exc
+            )
+            metrics.REFUNDS_DEFERRED.labels(reason=refused.value).inc()
             self._defer(task.channel, task.session_id, reason)
             return
         if refunded:

@@ -1,4 +1,8 @@
-"""BlobStore over Supabase Storage: upsert uploads (a retried task may upload twice) and signed URLs."""
+"""BlobStore over Supabase Storage: upsert uploads (a retried task may upload twice) and signed URLs.
+
+A refusal is an outage or a misconfiguration (a missing bucket, a refused key), told apart by
+`wearon.adapters.supabase_errors`.
+"""
 
 from __future__ import annotations
 
@@ -12,6 +16,7 @@ from storage3.utils import StorageException
 from supabase import Client
 
 from wearon.adapters.blobs import object_path_parts
+from wearon.adapters.supabase_errors import counted, storage_error
 from wearon.errors import InfrastructureError
 
 T = TypeVar("T")
@@ -47,9 +52,9 @@ class SupabaseBlobStore:
         try:
             return call()
         except StorageException as exc:
-            # Status and code only: the message may quote the server's whole answer.
             status, code = getattr(exc, "status", "?"), getattr(exc, "code", type(exc).__name__)
-            raise InfrastructureError(f"storage {what} failed: {status} {code}") from None
+            message = getattr(exc, "message", None)
+            raise counted(storage_error(f"storage {what}", status, code, message)) from None
         except httpx.HTTPError as exc:
             raise InfrastructureError(f"storage {what}: unreachable ({type(exc).__name__})") from None
         except pydantic.ValidationError:

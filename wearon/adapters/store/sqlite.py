@@ -1,5 +1,9 @@
-"""The embedded SessionStore: SQLite with the same tables and semantics as the Postgres contract
+"""The embedded SessionStore: SQLite with the semantics of the Postgres contract
 (supabase/migrations), for `make run` and any set-up without Supabase.
+
+There is no app here, so this store keeps the app's part too, in tables of its own: the sessions
+(with our claim on them), the credit balances and the refund ledger. In production the app owns
+the sessions and balances, and the migration adds only our claim and ledger tables beside them.
 
 Every call is one `BEGIN IMMEDIATE` transaction: it takes SQLite's single write lock before it
 reads, so threads and processes sharing the file are serialised and a read-then-write (claim,

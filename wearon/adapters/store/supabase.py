@@ -1,7 +1,9 @@
 """SessionStore over Supabase: each call is one SQL function of the contract, through PostgREST RPC.
 
 The functions live in supabase/migrations/0001_worker_contract.sql; PostgREST answers a function
-returning a scalar with that scalar as JSON (`"claimed"`, `true`, `3`).
+returning a scalar with that scalar as JSON (`"claimed"`, `true`, `3`). A refusal is an outage or a
+misconfiguration (`wearon.adapters.supabase_errors`), which needs the HTTP status: supabase-py's
+APIError drops it (and a gateway's 401 carries no code), so calls are posted on its HTTP client.
 """
 
 from __future__ import annotations
@@ -10,12 +12,12 @@ from typing import Any, TypeVar
 from uuid import UUID
 
 import httpx
-from postgrest.exceptions import APIError
 from supabase import Client
 
+from wearon.adapters.supabase_errors import counted, postgrest_error
 from wearon.domain.session import ClaimOutcome
 from wearon.domain.task import Channel
-from wearon.errors import InfrastructureError
+from wearon.errors import InfrastructureError, Misconfigured
 
 T = TypeVar("T", bool, int, str)
 
@@ -29,7 +31,8 @@ class SupabaseSessionStore:
         try:
             return ClaimOutcome(found)
         except ValueError:
-            raise InfrastructureError(f"wearon_claim_session returned {found!r}") from None
+            wrong = Misconfigured("wearon_claim_session", "wrong_value", f"returned {found!r}")
+            raise counted(wrong) from None
 
     def requeue(self, channel: Channel, session_id: UUID, token: str) -> bool:
         return self._call("wearon_requeue_session", bool, channel, session_id, p_token=token)
@@ -50,14 +53,39 @@ class SupabaseSessionStore:
         return self._rpc(function, returns, params)
 
     def _rpc(self, function: str, returns: type[T], params: dict[str, Any]) -> T:
+        answer = self._post(function, params)
+        if not answer.is_success:
+            # Raised from nothing: no library exception (nor its text) travels with ours.
+            raise counted(postgrest_error(function, answer.status_code, *_error_of(answer))) from None
         try:
-            data = self._client.rpc(function, params).execute().data
-        except APIError as exc:
-            # PostgREST's own code and message; neither carries our request (so never the key).
-            raise InfrastructureError(f"{function} failed: {exc.code} {exc.message}") from None
+            data = answer.json()
+        except ValueError:
+            size = len(answer.content)
+            raise InfrastructureError(f"{function}: unreadable answer ({size} bytes)") from None
+        # A False read from a null would silently skip a refund: insist on the contract's type.
+        if type(data) is not returns:
+            found = f"{type(data).__name__}, not {returns.__name__}"
+            raise counted(Misconfigured(function, "wrong_type", f"returned {found}"))
+        return data
+
+    def _post(self, function: str, params: dict[str, Any]) -> httpx.Response:
+        """One RPC call, as supabase-py sends it (its URL, headers and HTTP client)."""
+        rest = self._client.postgrest
+        url = str(rest.base_url.joinpath("rpc", function))
+        try:
+            return rest.session.post(url, json=params, headers=rest.headers)
         except httpx.HTTPError as exc:
             raise InfrastructureError(f"{function}: database unreachable ({type(exc).__name__})") from None
-        # A False read from a null or an error page would silently skip a refund: insist on the type.
-        if type(data) is not returns:
-            raise InfrastructureError(f"{function} returned {type(data).__name__}, not {returns.__name__}")
-        return data
+
+
+def _error_of(answer: httpx.Response) -> tuple[str | None, str]:
+    """The code and message of PostgREST's (or a gateway's) error JSON; a page that is not JSON
+    has neither."""
+    try:
+        body = answer.json()
+    except ValueError:
+        return None, f"non-JSON answer ({len(answer.content)} bytes)"
+    if not isinstance(body, dict):
+        return None, "unexpected error body"
+    code = body.get("code")
+    return (str(code) if code is not None else None), str(body.get("message") or "")[:200]

@@ -1,6 +1,8 @@
 """Body measurements in centimetres, with uncertainty, from one BodyScan and the person's height.
 
-1. The photo must show a full body, upright (`fullbody`).
+1. The photo must hold enough pixels of the person (`resolution`), checked first so that a small
+   photo is never blamed on a missing body part; then it must show a full body, upright
+   (`fullbody`).
 2. Scale: the silhouette's height, crown to sole along the mask, is the stated height.
 3. Breadths: the torso's width on the mask at the shoulder, chest, waist and hip lines, placed
    between the shoulder and hip landmarks in Drillis & Contini's proportions, arms cut away
@@ -17,16 +19,18 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
 
 from wearon.domain.sizing import anthropometry as body
 from wearon.domain.sizing.ellipse import girth_estimate
 from wearon.domain.sizing.facing import Facing, projected_fraction
 from wearon.domain.sizing.fullbody import mean_visibility, require_full_body, require_upright
 from wearon.domain.sizing.quantity import Estimate, combine_relative
+from wearon.domain.sizing.resolution import require_enough_pixels
 from wearon.domain.sizing.scan import BodyScan
 from wearon.domain.sizing.silhouette import Mask
-from wearon.domain.sizing.stature import EDGE_SD_PX, Frame, stature_frame
+from wearon.domain.sizing.stature import Frame, stature_frame
 from wearon.domain.sizing.torso import ArmCut, BandWidth, Torso, band_width
 from wearon.errors import BodyNotDetected
 
@@ -46,6 +50,10 @@ class Measurements:
     waist: Estimate
     hip: Estimate
 
+    def with_girths(self, girths: Mapping[str, Estimate]) -> Measurements:
+        """The same measurements with chest, waist and hip replaced."""
+        return replace(self, chest=girths["chest"], waist=girths["waist"], hip=girths["hip"])
+
 
 @dataclass(frozen=True)
 class BodyMeasurement:
@@ -57,6 +65,7 @@ class BodyMeasurement:
 
 
 def measure_body(scan: BodyScan, height_cm: float) -> BodyMeasurement:
+    require_enough_pixels(scan)
     require_full_body(scan)
     require_upright(scan)
     person = scan.person()
@@ -105,7 +114,7 @@ class _Breadths:
                 "against a plain background",
             )
         arm_sd = ARM_CUT_SD_CM / self._frame.cm_per_px
-        pixel_sd = math.sqrt(band.sd**2 + EDGE_SD_PX**2 + band.cut_sides * arm_sd**2)
+        pixel_sd = math.sqrt(band.sd**2 + self._frame.edge_sd_px**2 + band.cut_sides * arm_sd**2)
         # A turned body shows a narrower section; undo it, and keep half the correction as
         # uncertainty, since the turn itself is only estimated.
         seen = projected_fraction(facing, depth_ratio)

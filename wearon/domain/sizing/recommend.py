@@ -1,8 +1,10 @@
 """From measurements to a size: the most probable band, a runner-up when close, a confidence.
 
-Confidence = P(recommended size) x mean landmark visibility x frontalness. The first factor is
-where the margin to the nearest band edge enters: a body in the middle of a band, measured
-precisely, puts most of its probability there; one near an edge, or measured loosely, does not.
+The photo's girths are first adjusted for clothing and weight (`adjust`). Confidence =
+P(recommended size) x mean landmark visibility x frontalness x the clothing factor. The first
+factor is where the margin to the nearest band edge enters: a body in the middle of a band,
+measured precisely, puts most of its probability there; one near an edge, or measured loosely,
+does not.
 """
 
 from __future__ import annotations
@@ -10,7 +12,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from wearon.domain.sizing.adjust import adjust
 from wearon.domain.sizing.body_type import BodyType, classify_body_type
+from wearon.domain.sizing.caveats import Caveat
 from wearon.domain.sizing.chart import DEFAULT_CHART, SizeChart
 from wearon.domain.sizing.measure import BodyMeasurement, Measurements
 
@@ -33,15 +37,20 @@ class Recommendation:
     confidence: float
     body_type: BodyType
     measurements: Measurements
+    caveats: tuple[Caveat, ...] = ()
+    chart_name: str = DEFAULT_CHART.name
 
 
-def recommend(body: BodyMeasurement, chart: SizeChart = DEFAULT_CHART) -> Recommendation:
-    m = body.measurements
+def recommend(
+    body: BodyMeasurement, chart: SizeChart = DEFAULT_CHART, weight_kg: float | None = None
+) -> Recommendation:
+    adjusted = adjust(body.measurements, chart.population, weight_kg)
+    m = adjusted.measurements
     probabilities = chart.probabilities(m.chest, m.waist, m.hip)
     ranked = sorted(probabilities.items(), key=lambda item: item[1], reverse=True)
     (size, p_best), (second, p_second) = ranked[0], ranked[1]
     runner_up = RunnerUp(second, p_second) if p_second >= RUNNER_UP_MIN_SHARE * p_best else None
-    confidence = p_best * body.visibility * body.frontalness
+    confidence = p_best * body.visibility * body.frontalness * adjusted.confidence_factor
     return Recommendation(
         size=size,
         probability=p_best,
@@ -50,4 +59,6 @@ def recommend(body: BodyMeasurement, chart: SizeChart = DEFAULT_CHART) -> Recomm
         confidence=min(1.0, max(0.0, confidence)),
         body_type=classify_body_type(m),
         measurements=m,
+        caveats=adjusted.caveats,
+        chart_name=chart.name,
     )

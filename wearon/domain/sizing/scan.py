@@ -71,10 +71,15 @@ class BodyScan:
     mask: npt.NDArray[Any]
     #: The detector's 3-D estimate of the same landmarks, when it gives one.
     world: Mapping[Joint, WorldPoint] | None = None
+    #: Scan pixels per pixel of the photo as sent: above 1 when the detector read an upscaled
+    #: copy, below 1 when it read a shrunk one. Detail is only ever as fine as the photo's pixel.
+    pixel_scale: float = 1.0
 
     def __post_init__(self) -> None:
         if self.mask.ndim != 2:
             raise ValueError("the person mask must be two-dimensional")
+        if not self.pixel_scale > 0:
+            raise ValueError("the pixel scale must be positive")
 
     def __getitem__(self, joint: Joint) -> Landmark:
         return self.landmarks[joint]
@@ -86,6 +91,11 @@ class BodyScan:
     @property
     def width(self) -> int:
         return int(self.mask.shape[1])
+
+    @property
+    def photo_size(self) -> tuple[int, int]:
+        """Width and height of the photo as sent, in its own pixels."""
+        return round(self.width / self.pixel_scale), round(self.height / self.pixel_scale)
 
     def person(self) -> npt.NDArray[np.bool_]:
         """The mask as booleans: True where the pixel belongs to a person."""

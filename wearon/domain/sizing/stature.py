@@ -6,14 +6,13 @@ from dataclasses import dataclass
 
 from wearon.domain.sizing import anthropometry as body
 from wearon.domain.sizing.quantity import combine_relative
+from wearon.domain.sizing.resolution import require_stature_px
 from wearon.domain.sizing.scan import BodyScan, Joint
 from wearon.domain.sizing.silhouette import Mask, reach_down, reach_up
 from wearon.errors import BodyNotDetected
 
-#: Assumption: under 160 px from crown to sole a torso is under 40 px wide, and one pixel of edge
-#: is already 2.5% of a breadth; ask for a closer photo instead.
-MIN_STATURE_PX = 160
-#: A mask edge is uncertain to about a pixel.
+#: A mask edge is uncertain to about a pixel of the photo (on an upscaled copy, several of the
+#: scan's pixels).
 EDGE_SD_PX = 1.0
 
 
@@ -24,16 +23,19 @@ class Frame:
     cm_per_px: float
     scale_relative_sd: float
     stature_px: float
+    #: One SD of a mask edge, in scan pixels.
+    edge_sd_px: float = EDGE_SD_PX
 
 
 def stature_frame(scan: BodyScan, person: Mask, height_cm: float) -> Frame:
     top = _crown(scan, person)
     bottom = max(_sole(scan, person, side) for side in ("LEFT", "RIGHT"))
     stature_px = bottom + 1 - top
-    if stature_px < MIN_STATURE_PX:
-        raise BodyNotDetected("person_too_small", "The person is too small in the photo: move closer")
-    scale_sd = combine_relative(2 * EDGE_SD_PX / stature_px, body.SILHOUETTE_HEIGHT_SD_CM / height_cm)
-    return Frame(height_cm / stature_px, scale_sd, stature_px)
+    # The skeleton passed this check already; the silhouette itself may still come out shorter.
+    require_stature_px(scan, stature_px)
+    edge_sd = EDGE_SD_PX * max(1.0, scan.pixel_scale)
+    scale_sd = combine_relative(2 * edge_sd / stature_px, body.SILHOUETTE_HEIGHT_SD_CM / height_cm)
+    return Frame(height_cm / stature_px, scale_sd, stature_px, edge_sd)
 
 
 def _crown(scan: BodyScan, person: Mask) -> int:
