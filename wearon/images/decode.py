@@ -24,10 +24,6 @@ from wearon.images.pixels import Size, to_rgb
 ALLOWED_FORMATS = ("JPEG", "PNG", "WEBP")
 #: Far above any phone photo (a 200 MP sensor is 16k x 12k), far below what exhausts memory.
 MAX_PIXELS = 40_000_000
-#: A JPEG decodes at 1/2, 1/4 or 1/8 scale. A scale that comes within this fraction below the
-#: side asked for is taken as it is, with no resample: a phone's 4000-4032 px photo at 1/4 is
-#: 1000-1008 px against 1024, and skipping its full-size decode and resample saves ~30 CPU-ms.
-DRAFT_SLACK = 1 / 32
 #: What Pillow raises for truncated or corrupt data, depending on the format and where it breaks.
 _CORRUPT = (OSError, ValueError, SyntaxError, EOFError, struct.error)
 _BOMB = (Image.DecompressionBombError, Image.DecompressionBombWarning)
@@ -44,21 +40,26 @@ _UPRIGHT = {
 }
 
 
-def decode_image(data: bytes, *, max_side: int | None = None, max_pixels: int = MAX_PIXELS) -> Image.Image:
+def decode_image(
+    data: bytes, *, max_side: int | None = None, min_side: int | None = None, max_pixels: int = MAX_PIXELS
+) -> Image.Image:
     """An RGB, upright image at most `max_side` on its longest side (never enlarged), or
     ImageRejected (never any other error).
+
+    A JPEG decodes at 1/2, 1/4 or 1/8 scale when that still gives `max_side`, or, when the caller
+    accepts less, at least `min_side`: then it is taken as it is, with no resample.
 
     Memory stays within `budget.DECODE_BUDGET` per image, and a process decodes at most
     `budget.MAX_CONCURRENT_DECODES` images at once, on its decode threads (the header too:
     Pillow's WebP decoder allocates on open).
     """
-    return budget.in_decode_slot(lambda: _decode(data, max_side, max_pixels))
+    return budget.in_decode_slot(lambda: _decode(data, max_side, min_side or max_side, max_pixels))
 
 
-def _decode(data: bytes, max_side: int | None, max_pixels: int) -> Image.Image:
+def _decode(data: bytes, max_side: int | None, min_side: int | None, max_pixels: int) -> Image.Image:
     img = open_header(data, max_pixels=max_pixels, max_side=max_side)
     full = img.size  # libjpeg's coefficient buffer, when there is one, stays at this size
-    _draft(img, max_side)
+    _draft(img, min_side)
     plan = budget.plan(_facts(img, data, full), max_side)
     with _refusals("image data is truncated or corrupt"):
         img.load()
@@ -90,13 +91,13 @@ def orientation(img: Image.Image) -> int:
     return value if isinstance(value, int) else 1
 
 
-def _draft(img: Image.Image, max_side: int | None) -> None:
-    """Let a JPEG decode at the smallest 1/2, 1/4 or 1/8 scale that still gives `max_side`, or
-    comes within DRAFT_SLACK of it. A no-op for the other formats."""
-    if max_side is None or img.format not in _JPEG_FORMATS:
+def _draft(img: Image.Image, min_side: int | None) -> None:
+    """Let a JPEG decode at the smallest 1/2, 1/4 or 1/8 scale whose long side is still
+    `min_side` or more. A no-op for the other formats."""
+    if min_side is None or img.format not in _JPEG_FORMATS:
         return
     width, height = img.size
-    scale = next((s for s in (8, 4, 2) if max(width, height) / s >= max_side * (1 - DRAFT_SLACK)), 1)
+    scale = next((s for s in (8, 4, 2) if max(width, height) / s >= min_side), 1)
     if scale > 1:
         img.draft("RGB", (max(1, width // scale), max(1, height // scale)))
 
