@@ -2,27 +2,31 @@
 # One image for every role, chosen by the command (see docker-compose.prod.yml):
 #   python -m wearon.bridge | scripts/worker (Dramatiq) | python -m wearon.scheduler |
 #   uvicorn wearon.http:app --host 0.0.0.0 --port 8000
-ARG PYTHON_IMAGE=python:3.12-slim-bookworm
+#
+# Python 3.11, as on the developers' machines (Debian bookworm's python3) and in CI: the tests run
+# on the Python that production runs, and requirements/runtime.txt is resolved for it. The base
+# image is pinned by digest (the tag says what it is; .github/dependabot.yml proposes updates).
 
-# --- builder: the pinned dependencies, then the package, into /opt/venv ----------------------
-FROM ${PYTHON_IMAGE} AS builder
+# --- builder: the locked dependencies, then the package, into /opt/venv ----------------------
+FROM python:3.11-slim-bookworm@sha256:0bee7276f83efd4a1ee05bbbf4281d95ed28e079220a9457f25a93e3f1e3c31b AS builder
 ENV PIP_DISABLE_PIP_VERSION_CHECK=1 \
     PIP_NO_CACHE_DIR=1 \
     PYTHONDONTWRITEBYTECODE=1
 RUN python -m venv /opt/venv
 ENV PATH=/opt/venv/bin:$PATH
 WORKDIR /src
-# Dependencies first (pinned in pyproject.toml), so a code change does not reinstall them.
+# Dependencies first (requirements/runtime.txt: every version pinned, every file's hash checked),
+# so a code change does not reinstall them.
+COPY requirements/runtime.txt requirements/runtime.txt
+RUN pip install --no-cache-dir --require-hashes --no-deps --only-binary=:all: -r requirements/runtime.txt
 COPY pyproject.toml ./
-RUN python -c "import tomllib; print('\n'.join(tomllib.load(open('pyproject.toml', 'rb'))['project']['dependencies']))" \
-        > /tmp/requirements.txt \
-    && pip install --no-cache-dir --only-binary=:all: -r /tmp/requirements.txt
 COPY wearon ./wearon
-RUN pip install --no-cache-dir --no-deps . \
+# Built with the locked setuptools (no build isolation: nothing unpinned is fetched).
+RUN pip install --no-cache-dir --no-deps --no-build-isolation . \
     && python -m compileall -q /opt/venv/lib
 
 # --- runtime -----------------------------------------------------------------------------------
-FROM ${PYTHON_IMAGE} AS runtime
+FROM python:3.11-slim-bookworm@sha256:0bee7276f83efd4a1ee05bbbf4281d95ed28e079220a9457f25a93e3f1e3c31b AS runtime
 # What MediaPipe's bundled OpenCV (opencv-contrib-python) links against, checked with
 # `readelf -d` on the pinned wheels: libGL, GLib/GThread, X11/Xext/SM/ICE/xcb. tini reaps and
 # forwards signals (SIGTERM must reach Dramatiq and uvicorn for a graceful drain).
@@ -44,8 +48,10 @@ ENV PATH=/opt/venv/bin:$PATH \
     PYTHONDONTWRITEBYTECODE=1 \
     HOME=/tmp \
     MPLCONFIGDIR=/tmp/matplotlib \
-    PROMETHEUS_MULTIPROC_DIR=/tmp/wearon-prometheus \
     HEALTHCHECK_URL=http://127.0.0.1:8000/health
+# No PROMETHEUS_MULTIPROC_DIR here: it is the worker's alone (compose sets it, scripts/worker
+# creates it). In the other roles prometheus_client would write into a directory nobody created
+# and crash at import.
 USER 10001:10001
 # Fail the build, not the deploy, if a runtime library is missing.
 RUN python -c "import cv2, mediapipe.python.solutions.pose, wearon"

@@ -7,16 +7,30 @@ PRODUCER := tests/producer
 PRODUCER_DEPS := $(PRODUCER)/node_modules/.package-lock.json
 export PYTHONUNBUFFERED := 1
 
-.PHONY: install services run demo test lint typecheck check bench bench-sizerec bench-images check-ops clean
+.PHONY: install lock services run demo test lint typecheck check bench bench-sizerec bench-images check-ops smoke-prod clean
 
 install: $(VENV)/.installed
 
-$(VENV)/.installed: pyproject.toml
+## Exactly the locked versions, every file checked against its hash (requirements/dev.txt), then
+## the package itself, built with the locked setuptools.
+$(VENV)/.installed: pyproject.toml requirements/dev.txt
 	@python3 -m venv --help >/dev/null 2>&1 || (apt-get update -qq && apt-get install -y -qq python3-venv python3-dev)
 	@test -x $(PY) || python3 -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e '.[dev]'
+	$(PY) -m pip install -q --require-hashes --no-deps -r requirements/dev.txt
+	$(PY) -m pip install -q --no-deps --no-build-isolation -e .
 	@touch $@
+
+## Regenerate the locks from pyproject.toml's pins, with the hash of every file of each version
+## (requirements/runtime.txt for the image, requirements/dev.txt for `make install`, the same
+## versions in both). pip-tools resolves for the Python running it: 3.11, the image's.
+LOCK_TOOLS := .venv-lock
+PIP_COMPILE := $(LOCK_TOOLS)/bin/pip-compile --quiet --generate-hashes --allow-unsafe --all-build-deps \
+	--strip-extras --no-emit-find-links --no-emit-index-url
+lock:
+	@test -x $(LOCK_TOOLS)/bin/pip-compile || (python3 -m venv $(LOCK_TOOLS) && $(LOCK_TOOLS)/bin/pip install -q pip-tools==7.6.2)
+	$(PIP_COMPILE) --output-file requirements/runtime.txt pyproject.toml
+	$(PIP_COMPILE) --extra dev --constraint requirements/runtime.txt --output-file requirements/dev.txt pyproject.toml
 
 services:
 	@scripts/ensure-services.sh
@@ -33,12 +47,16 @@ demo: install
 $(PRODUCER_DEPS): $(PRODUCER)/package-lock.json
 	cd $(PRODUCER) && npm ci --no-audit --no-fund
 
+## The suite in TEST_WORKERS parallel sessions (pytest-xdist), each with its own Redis and PostgreSQL
+## databases (tests/conftest.py). Tests that share expensive fixtures run together on one worker
+## (--dist loadgroup); the long ones start first. TEST_WORKERS=0 runs it in this one process.
+TEST_WORKERS ?= 3
 test: install services $(PRODUCER_DEPS)
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadgroup
 
 lint: install
-	$(VENV)/bin/ruff check wearon tests bench scripts
-	$(VENV)/bin/ruff format --check wearon tests bench scripts
+	$(VENV)/bin/ruff check wearon tests bench scripts ops
+	$(VENV)/bin/ruff format --check wearon tests bench scripts ops
 
 typecheck: install
 	$(VENV)/bin/mypy
@@ -58,5 +76,10 @@ bench-images: install services
 check-ops: install
 	@ops/check.sh
 
+## Every service of docker-compose.prod.yml that runs our image, started as production starts it
+## (no container engine: Linux namespaces, as root), healthy within 60 s, stopped by SIGTERM.
+smoke-prod: install services
+	@ops/smoke-prod.sh
+
 clean:
-	rm -rf $(VENV) .wearon-data .pytest_cache .mypy_cache .ruff_cache $(PRODUCER)/node_modules
+	rm -rf $(VENV) $(LOCK_TOOLS) .wearon-data .pytest_cache .mypy_cache .ruff_cache $(PRODUCER)/node_modules

@@ -27,7 +27,6 @@ from pathlib import Path
 
 import httpx
 from PIL import Image
-from sizerec import ARENAS, ApiProcess, HealthProbe, Run
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
@@ -36,6 +35,7 @@ from starlette.routing import Route
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench.sizerec import ARENAS, ApiProcess, HealthProbe, Run  # noqa: E402
 from tests.helpers.asgi import serve  # noqa: E402
 from tests.helpers.images import declaring, encoded  # noqa: E402
 from tests.helpers.memory import decode_in_fresh_process  # noqa: E402

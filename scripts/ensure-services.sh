@@ -34,6 +34,8 @@ ensure_postgres() {
   # Loopback trust auth, as on the developers' machines: tests connect as postgres without a password.
   local hba="/etc/postgresql/$version/main/pg_hba.conf"
   grep -q "^host all all 127.0.0.1/32 trust" "$hba" || sed -i '1i host all all 127.0.0.1/32 trust' "$hba"
+  # And the unix socket for postgres: `make smoke-prod` reaches it from a network namespace of its own.
+  grep -q "^local all postgres trust" "$hba" || sed -i '1i local all postgres trust' "$hba"
   pg_ctlcluster --skip-systemctl-redirect "$version" main start
   wait_port 5432 postgresql
 }

@@ -1,12 +1,14 @@
-"""The wiring's Redis client, on the real Redis."""
+"""The wiring: its Redis client, on the real Redis, and the broker it builds from the settings."""
 
 from __future__ import annotations
 
 import threading
 
 import redis
+from dramatiq.middleware import TimeLimit
 
 from tests.conftest import TEST_REDIS_URL
+from tests.helpers.readme import documented_seconds
 from wearon import bootstrap
 from wearon.settings import Settings
 
@@ -30,3 +32,10 @@ def test_more_threads_than_connections_wait_their_turn(redis_client: redis.Redis
     # Then each waited for a connection instead of failing (redis-py's default pool raises past 100)
     assert errors == []
     client.close()
+
+
+def test_a_generation_gets_the_readmes_time_limit_by_default(messaging: bootstrap.Messaging) -> None:
+    # The session's broker is built from the default settings; every other test shortens the limit
+    [limit] = [m for m in messaging.broker.middleware if isinstance(m, TimeLimit)]
+    assert limit.time_limit == documented_seconds("TASK_TIME_LIMIT_S") * 1000
+    assert "time_limit" not in messaging.actors.generate.options  # the broker's limit is the one

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.helpers.readme import documented_seconds
 from wearon.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -21,6 +22,17 @@ def test_defaults_need_no_cloud_credentials(monkeypatch: pytest.MonkeyPatch) -> 
     assert settings.openai_rate_limit_per_minute == 300
 
 
+def test_an_empty_variable_means_the_default(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Given the empty lines of .env.example, as a copy of it or compose's pass-through gives them,
+    for name in ("REDIS_URL", "OPENAI_API_KEY", "SUPABASE_SERVICE_ROLE_KEY", "OPENAI_MAX_RETRIES"):
+        monkeypatch.setenv(name, "")
+    settings = Settings(_env_file=None)
+    # then each setting keeps its default: no OpenAI provider with an empty key, the local Redis.
+    assert not settings.uses_openai and settings.supabase_service_role_key is None
+    assert settings.redis_url == "redis://127.0.0.1:6379/0"
+    assert settings.openai_max_retries == 3
+
+
 def test_results_go_to_the_apps_images_bucket_unless_set(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("SUPABASE_BUCKET", raising=False)
     assert Settings(_env_file=None).supabase_bucket == "images"
@@ -29,12 +41,22 @@ def test_results_go_to_the_apps_images_bucket_unless_set(monkeypatch: pytest.Mon
 
 
 def test_the_documented_bucket_defaults_match_the_settings() -> None:
-    # .env.example and the production compose file state the same default as the code.
+    # .env.example states the code's default; the production compose file passes the variable
+    # through from .env (no default of its own to drift).
     env_example = (ROOT / ".env.example").read_text()
     compose = (ROOT / "docker-compose.prod.yml").read_text()
     default = Settings.model_fields["supabase_bucket"].default
     assert f"\nSUPABASE_BUCKET={default}\n" in env_example
-    assert f'SUPABASE_BUCKET: "${{SUPABASE_BUCKET:-{default}}}"' in compose
+    assert "\n  SUPABASE_BUCKET:\n" in compose
+
+
+@pytest.mark.parametrize("name", ["TASK_TIME_LIMIT_S", "INFRA_RETRY_FOR_S", "STUCK_SESSION_AFTER_S"])
+def test_the_money_rules_defaults_are_the_readmes(monkeypatch: pytest.MonkeyPatch, name: str) -> None:
+    # Every test overrides these; here they are left alone, and must be what the README promises
+    monkeypatch.delenv(name, raising=False)
+    documented = documented_seconds(name)
+    assert getattr(Settings(_env_file=None), name.lower()) == documented
+    assert f"\n{name}={documented}\n" in (ROOT / ".env.example").read_text()
 
 
 def test_allowed_hosts_are_a_comma_separated_list(monkeypatch: pytest.MonkeyPatch) -> None:

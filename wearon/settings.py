@@ -21,7 +21,9 @@ DEFAULT_OPENAI_BASE_URL = "https://api.openai.com/v1"
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_file=".env", extra="ignore", frozen=True)
+    # An empty variable means the default, as `${NAME:-default}` does in compose: a `NAME=` line
+    # copied from .env.example (or passed through by docker-compose.prod.yml) changes nothing.
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore", frozen=True, env_ignore_empty=True)
 
     redis_url: str = "redis://127.0.0.1:6379/0"
     # Dramatiq's transport; empty means REDIS_URL. An amqp:// URL selects RabbitMQ.

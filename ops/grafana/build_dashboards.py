@@ -326,7 +326,9 @@ def pipeline() -> dict[str, Any]:
             "Deferred refunds: owed now, deferred and given up per hour",
             [
                 target("wearon:deferred_refunds_pending:sum", "owed now"),
-                target("sum by (reason) (increase(wearon_refunds_deferred_total[1h]))", "deferred: {{reason}}"),
+                target(
+                    "sum by (reason) (increase(wearon_refunds_deferred_total[1h]))", "deferred: {{reason}}"
+                ),
                 target(
                     "sum by (reason) (increase(wearon_deferred_refunds_given_up_total[1h]))",
                     "given up: {{reason}}",

@@ -5,7 +5,7 @@
 # .env, creates data/, pulls the images, obtains the first certificate through a port-80-only
 # Nginx (webroot), starts everything with --wait, verifies https://DOMAIN/health and installs
 # the daily renewal cron job. Idempotent: every step is skipped or harmless when already done.
-# Needs Docker with the compose plugin, curl and crontab, and DOMAIN's DNS pointing here.
+# Needs Docker with the compose plugin, curl, crontab, rsync and openssl, and DOMAIN's DNS pointing here.
 set -euo pipefail
 # shellcheck source=ops/scripts/lib.sh
 . "$(dirname "$0")/lib.sh"
@@ -15,7 +15,7 @@ CERT="$DEPLOY_DIR/data/letsencrypt/live/wearon/fullchain.pem"
 
 [ $# -eq 1 ] || die "usage: $0 DOMAIN"
 domain=$1
-for tool in docker curl crontab; do
+for tool in docker curl crontab rsync openssl; do
   command -v "$tool" >/dev/null || die "$tool is not installed"
 done
 docker compose version >/dev/null || die "the docker compose plugin is not installed"
@@ -46,6 +46,9 @@ else
   log "obtaining the first certificate for $domain"
   obtain_certificate
 fi
+
+log "the Redis TLS certificate (data/redis-tls/ca.crt is what the Next.js API trusts)"
+ensure_redis_tls
 
 log "starting the stack"
 compose up -d --wait --wait-timeout 600 --remove-orphans

@@ -18,6 +18,7 @@ IMAGE=ghcr.io/example/wearon-worker:sha-old
 DOMAIN=wearon.example.com
 LETSENCRYPT_EMAIL=ops@example.com
 REDIS_PASSWORD=0123456789abcdef
+REDIS_APP_PASSWORD=fedcba9876543210
 SUPABASE_URL=https://project.supabase.co
 SUPABASE_SERVICE_ROLE_KEY=dummy
 OPENAI_API_KEY=sk-dummy
@@ -32,7 +33,9 @@ cat >"$SIM/bin/docker" <<'EOF'
 echo "$*" | sed 's/.*--env-file [^ ]* //' >>"$SIM/calls"
 image=$(grep '^IMAGE=' "$SIM/root/.env" | tail -n 1)
 case "$*" in
-  *"up -d --wait"*"--no-deps api-1"*) [[ $image != *bad* ]] ;;
+  *"up -d --wait"*"--no-deps api-1"*)
+    echo "loki.yml in force: $(tail -n 1 "$SIM/root/ops/loki/loki.yml")" >>"$SIM/calls"
+    [[ $image != *bad* ]] ;;
   *"certbot certonly"*)
     mkdir -p "$SIM/root/data/letsencrypt/live/wearon"
     echo cert >"$SIM/root/data/letsencrypt/live/wearon/fullchain.pem" ;;
@@ -61,12 +64,43 @@ line_of() { grep -n -m 1 -- "$1" "$SIM/calls" | cut -d: -f1; }
 [ "$(line_of 'no-deps api-2')" -lt "$(line_of 'no-deps bridge scheduler worker')" ] || fail "workers before the API"
 grep -q 'curl .*https://wearon.example.com/health' "$SIM/calls" || fail "health not verified"
 [ "$(stat -c %a "$SIM/root/.env")" = 600 ] || fail ".env lost its 0600 mode"
+openssl verify -CAfile "$SIM/root/data/redis-tls/ca.crt" "$SIM/root/data/redis-tls/redis.crt" >/dev/null ||
+  fail "no Redis TLS certificate signed by the CA the Next.js API trusts"
+grep -q -- '--entrypoint chown -v .*/data/redis-tls:/redis-tls redis redis:redis /redis-tls/redis.key' "$SIM/calls" ||
+  fail "the Redis TLS key was not handed to the redis user"
+[ "$(line_of 'redis:redis')" -lt "$(line_of 'up -d --wait')" ] || fail "Redis started before its certificate"
 
 # When a broken image is deployed, then the previous one is rolled out again and the deploy fails.
 : >"$SIM/calls"
 if "$scripts/deploy.sh" ghcr.io/example/wearon-worker:sha-bad 2>/dev/null; then fail "bad deploy succeeded"; fi
 [ "$(image)" = ghcr.io/example/wearon-worker:sha-new ] || fail "no rollback to the previous image"
 [ "$(grep -c -- '--no-deps api-1' "$SIM/calls")" = 2 ] || fail "rollback did not re-roll api-1"
+
+# Given a release staged as CD stages it (data/deploy/incoming, its deploy.sh run from there),
+# when it deploys, then its ops/ is installed, files rewritten in place (a running container's
+# bind mount keeps seeing the file); and when the next release's image is bad, then the previous
+# image and the previous ops/ are rolled out again, and the deploy fails.
+incoming="$SIM/root/data/deploy/incoming"
+stage() {
+  rm -rf "$incoming"
+  mkdir -p "$incoming"
+  cp -r "$REPO/ops" "$REPO/docker-compose.prod.yml" "$incoming/"
+  echo "# $1" >>"$incoming/ops/loki/loki.yml"
+}
+staged_deploy() { WEARON_DEPLOY_DIR="$SIM/root" "$incoming/ops/scripts/deploy.sh" "$1" 2>/dev/null; }
+stage release-1
+staged_deploy ghcr.io/example/wearon-worker:sha-r1 || fail "staged deploy failed"
+grep -q "# release-1" "$SIM/root/ops/loki/loki.yml" || fail "the staged ops/ was not installed"
+inode=$(stat -c %i "$SIM/root/ops/loki/loki.yml")
+stage release-2
+: >"$SIM/calls"
+if staged_deploy ghcr.io/example/wearon-worker:sha-bad; then fail "bad staged deploy succeeded"; fi
+[ "$(image)" = ghcr.io/example/wearon-worker:sha-r1 ] || fail "no rollback to the previous image"
+[ "$(tail -n 1 "$SIM/root/ops/loki/loki.yml")" = "# release-1" ] || fail "the previous ops/ was not restored"
+[ "$(grep 'loki.yml in force' "$SIM/calls" | cut -d: -f2- | tr -d '\n')" = " # release-2 # release-1" ] ||
+  fail "the rollback did not roll out the previous configuration: $(grep 'loki.yml in force' "$SIM/calls")"
+[ "$(stat -c %i "$SIM/root/ops/loki/loki.yml")" = "$inode" ] ||
+  fail "loki.yml was replaced, not rewritten: a running container would keep the old file"
 
 # When first-deploy runs twice, then the certificate is obtained once and one cron job exists.
 : >"$SIM/calls"
@@ -83,6 +117,12 @@ out=$("$scripts/first-deploy.sh" wearon.example.com 2>&1) && fail "accepted an .
 [[ $out == *"lacks: OPENAI_API_KEY"* ]] || fail "unclear message: $out"
 echo "OPENAI_API_KEY=sk-dummy" >>"$SIM/root/.env"
 out=$("$scripts/first-deploy.sh" other.example.com 2>&1) && fail "accepted a DOMAIN other than .env's"
+
+# When .env publishes Redis's TLS port on every interface, then first-deploy refuses.
+echo "REDIS_TLS_BIND=0.0.0.0" >>"$SIM/root/.env"
+out=$("$scripts/first-deploy.sh" wearon.example.com 2>&1) && fail "accepted REDIS_TLS_BIND=0.0.0.0"
+[[ $out == *"REDIS_TLS_BIND=0.0.0.0: give one private address"* ]] || fail "unclear message: $out"
+sed -i '/^REDIS_TLS_BIND=/d' "$SIM/root/.env"
 
 # renew-certs renews through certbot's webroot, then reloads nginx after checking its config.
 : >"$SIM/calls"

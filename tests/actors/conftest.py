@@ -20,6 +20,7 @@ from pydantic import SecretStr
 from tests.conftest import TEST_REDIS_URL
 from tests.helpers.asgi import serve
 from tests.helpers.backends import SqliteBackend, SupabaseBackend, supabase_backend
+from tests.helpers.broker import held_messages
 from tests.helpers.images import image_app
 from tests.helpers.postgres import build_test_database
 from tests.standins.openai import API_KEY, OpenAIStandIn
@@ -194,6 +195,11 @@ class Pipeline:
 
     def dead_lettered(self) -> int:
         return int(self.redis.zcard(f"{self.broker.namespace}:generation.XQ"))
+
+    def waiting_refunds(self, task: dict[str, Any]) -> list[dict[str, Any]]:
+        """The deferred-refund messages for `task`'s session the broker holds."""
+        held = held_messages(self.redis, self.broker.namespace, "refunds")
+        return [m for m in held if m["args"][1] == task["session_id"]]
 
     def call_times(self, task: dict[str, Any]) -> list[float]:
         return [

@@ -42,15 +42,23 @@ def test_buckets_keep_every_sliding_minute_within_the_limit() -> None:
         bucket_plan(1)
 
 
+#: How much later than another a thread may note the time it passed the gate: on a busy machine
+#: (a shared box, the suite's parallel groups) a thread can wait tens of ms for a CPU, which with
+#: no allowance reads as an 11th call in a second. Production allows its send delays the same way.
+NOTING_JITTER_MS = 150
+
+
 def test_concurrent_threads_never_exceed_the_limit_in_any_sliding_period(redis_client: redis.Redis) -> None:
     # Given many threads, in two gates (two worker processes) on one key, 10 calls per 1 s period
     gates = [
-        ProviderRateGate(redis_client, per_minute=10, key="test:paced", period_ms=1000, jitter_ms=7)
+        ProviderRateGate(
+            redis_client, per_minute=10, key="test:paced", period_ms=1000, jitter_ms=NOTING_JITTER_MS
+        )
         for _ in range(2)
     ]
     passed: list[float] = []
     lock = threading.Lock()
-    deadline = time.monotonic() + 3.0
+    deadline = time.monotonic() + 4.0
 
     def call(gate: ProviderRateGate) -> None:
         while time.monotonic() < deadline:
@@ -63,7 +71,7 @@ def test_concurrent_threads_never_exceed_the_limit_in_any_sliding_period(redis_c
         t.start()
     for t in threads:
         t.join(timeout=10)
-    # Then no sliding second saw more than 10, and the budget was used (8.9 a second; a loaded
+    # Then no sliding second saw more than 10, and the budget was used (7.8 a second; a loaded
     # machine may miss a few buckets)
     assert max_in_window(passed, 1.0) <= 10
     assert len(passed) >= 20

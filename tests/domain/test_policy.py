@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import pytest
 
+from tests.helpers.readme import documented_seconds
 from wearon.domain.failure import FailureReason
 from wearon.domain.policy import (
     INFRA_MAX_BACKOFF_S,
@@ -23,6 +24,7 @@ from wearon.errors import (
     ProviderUnavailable,
     SessionNotFound,
 )
+from wearon.settings import Settings
 
 FIRST = Attempt(rate_limited_before=0, infra_failures_before=0, held_for_s=0.0)
 
@@ -69,6 +71,17 @@ def test_reasons_and_user_messages() -> None:
     assert failure_reason(KeyError("x")) == "internal_error"
     assert "content safety" in FailureReason.MODERATION_BLOCKED.user_message
     assert all("refunded" in reason.user_message for reason in FailureReason)
+
+
+def test_by_default_our_infrastructure_is_waited_for_the_readmes_window(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv("INFRA_RETRY_FOR_S", raising=False)
+    window_s = Settings(_env_file=None).infra_retry_for_s
+    assert window_s == documented_seconds("INFRA_RETRY_FOR_S")
+    held = [Attempt(0, 5, held_for_s=window_s - 1), Attempt(0, 5, held_for_s=window_s)]
+    decisions = [decide(InfrastructureError("db"), a, infra_retry_for_s=window_s) for a in held]
+    assert [d.is_final for d in decisions] == [False, True]
 
 
 def test_a_misconfiguration_fails_at_once_however_early() -> None:

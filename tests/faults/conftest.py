@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import sys
-import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -17,10 +16,22 @@ import redis
 
 from tests.conftest import TEST_REDIS_URL
 from tests.helpers.asgi import free_port
-from tests.helpers.backends import SqliteBackend, SupabaseBackend
-from tests.helpers.processes import Proc, TcpProxy, python_env, wait_until
+from tests.helpers.backends import SqliteBackend, SupabaseBackend, supabase_backend
+from tests.helpers.broker import held_messages
+from tests.helpers.postgres import build_test_database
+from tests.helpers.processes import (
+    BRIDGE_READY,
+    WORKER_READY,
+    Proc,
+    Ready,
+    TcpProxy,
+    python_env,
+    wait_ready,
+    wait_until,
+)
 from tests.standins.openai import API_KEY, OpenAIStandIn
 from wearon import keys
+from wearon.actors.generation import INFRA_FAILURES
 from wearon.domain.task import Channel
 
 NAMESPACE = "wearon-test"
@@ -57,6 +68,8 @@ class FaultStack:
             "DOWNLOAD_ALLOWED_HOSTS": "127.0.0.1",
             "DOWNLOAD_ALLOW_PRIVATE_NETWORKS": "true",
             "BRIDGE_METRICS_PORT": str(free_port()),
+            # Never the checkout's .wearon-data, which parallel sessions would share.
+            "LOCAL_DATA_DIR": str(self.tmp / "local-data"),
         }
         for name, value in self.backend.settings().items():
             secret = getattr(value, "get_secret_value", None)
@@ -75,12 +88,15 @@ class FaultStack:
         )
         argv = [sys.executable, "-m", "dramatiq", "wearon.worker:setup", "-p", "1", "-t", str(threads)]
         argv += ["--queues", "generation", "maintenance", "refunds", "--worker-shutdown-timeout", "60000"]
-        proc = Proc(name, argv, env, self.tmp)
+        ready = Ready(WORKER_READY, count=1, metrics_port=int(env["dramatiq_prom_port"]))
+        proc = Proc(name, argv, env, self.tmp, ready)
         self.procs.append(proc)
         return proc
 
     def bridge(self, name: str = "bridge") -> Proc:
-        proc = Proc(name, [sys.executable, "-m", "wearon.bridge"], self.env(), self.tmp)
+        env = self.env()
+        ready = Ready(BRIDGE_READY, metrics_port=int(env["BRIDGE_METRICS_PORT"]))
+        proc = Proc(name, [sys.executable, "-m", "wearon.bridge"], env, self.tmp, ready)
         self.procs.append(proc)
         return proc
 
@@ -142,6 +158,26 @@ class FaultStack:
             what=f"{len(tasks)} sessions terminal",
         )
 
+    def held(self, task: dict[str, Any]) -> bool:
+        """Whether the broker holds `task`'s message for a retry after an infrastructure failure
+        (waiting for its delay, or queued or in hand again)."""
+        return any(
+            m["args"][0]["task_id"] == task["task_id"] and m["options"].get(INFRA_FAILURES, 0) >= 1
+            for m in held_messages(self.redis, NAMESPACE, "generation")
+        )
+
+    def dead_lettered(self) -> int:
+        return int(self.redis.zcard(f"{NAMESPACE}:generation.XQ"))
+
+    def deferred_refunds(self) -> int:
+        """Refunds handed to the refund actor because the database was away, not yet paid."""
+        return len(held_messages(self.redis, NAMESPACE, "refunds"))
+
+    def heartbeats(self) -> dict[str, float]:
+        """Dramatiq's Redis broker: each broker's id -> when it last sent a command (ms since the epoch)."""
+        beats = self.redis.zrange(f"{NAMESPACE}:__heartbeats__", 0, -1, withscores=True)
+        return {member.decode(): score for member, score in beats}
+
     def calls(self, task: dict[str, Any]) -> int:
         return self.standin.count(task["prompt"])
 
@@ -167,16 +203,20 @@ def stack(
         fault_stack.stop()
 
 
+@pytest.fixture
+def supabase_stack(
+    tmp_path: Path, standin: OpenAIStandIn, images_url: str, redis_client: redis.Redis
+) -> Iterator[FaultStack]:
+    """A FaultStack on the Supabase stand-in, with the real PostgreSQL (this session's) behind it."""
+    build_test_database()
+    with supabase_backend() as backend:
+        supabase = FaultStack(tmp_path, standin, images_url, backend)
+        try:
+            yield supabase
+        finally:
+            supabase.stop()
+
+
 def started(proc: Proc, timeout: float = 30.0) -> Proc:
-    """Wait until a worker or bridge has booted (its first JSON line, or Dramatiq's banner)."""
-    wait_until(
-        lambda: (
-            "bridge started" in proc.output()
-            or "Worker process is ready" in proc.output()
-            or "worker" in proc.output()
-        ),
-        timeout,
-        what=f"{proc.name} start",
-    )
-    time.sleep(1.0)
-    return proc
+    """Wait until a worker's consumers run and its metrics server answers, or a bridge's loop runs."""
+    return wait_ready(proc, timeout)

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import signal
+import time
 
+from tests.conftest import TEST_REDIS_URL
 from tests.faults.conftest import FaultStack, started
 from tests.helpers.processes import wait_until
 from wearon import keys
+from wearon.actors.broker import HEARTBEAT_TIMEOUT_MS
 from wearon.domain.task import Channel
 
 
@@ -29,17 +32,29 @@ def test_kill_9_of_a_worker_mid_generation_is_redelivered_and_completes(stack: F
 
 
 def test_a_live_busy_worker_is_not_mistaken_for_dead(stack: FaultStack) -> None:
-    # A generation longer than the heartbeat timeout (15 s), with a second, idle worker watching
-    stack.standin.latency_s = (22.0, 22.0)
+    # Given a generation in the provider on a busy worker (its only thread)
     started(stack.bridge())
     started(stack.worker("busy", threads=1))
-    task = stack.push(Channel.B2C, "long generation")
+    task = stack.push(Channel.B2C, "[standin:held] long generation")
     wait_until(lambda: stack.calls(task) == 1, 20, what="provider call")
-    started(stack.worker("idle"))
+    # and a second, idle worker on the same queues: the one that would take a dead worker's message
+    before = stack.heartbeats()
+    idle = started(stack.worker("idle"))
+    idle_ids = stack.heartbeats().keys() - before.keys()
+    assert idle_ids, "the idle worker never reached the broker"
+    # When the generation lasts longer than the heartbeat timeout, the idle worker polling all along
+    watch_until = time.monotonic() + HEARTBEAT_TIMEOUT_MS / 1000 + 5
+    while time.monotonic() < watch_until:
+        beats, now_ms = stack.heartbeats(), time.time() * 1000
+        assert any(now_ms - beats.get(worker, 0) < 3000 for worker in idle_ids), "the idle worker went quiet"
+        time.sleep(0.5)
+    stack.standin.release.set()
+    # Then the busy worker completes it, and it was never redelivered to the idle one
     stack.wait_terminal([task], timeout=60)
     assert stack.status(task) == "completed"
-    assert stack.calls(task) == 1  # never redelivered to the idle worker
+    assert stack.calls(task) == 1
     assert stack.refunds(task) == 0
+    assert idle.popen.poll() is None
     stack.assert_balances([task])
 
 
@@ -60,6 +75,7 @@ def test_sigterm_finishes_the_task_in_hand_and_returns_the_prefetched(stack: Fau
     stack.wait_terminal(tasks, timeout=60)
     assert [stack.status(t) for t in tasks] == ["completed"] * 4
     assert [stack.calls(t) for t in tasks] == [1] * 4
+    stack.assert_balances(tasks)  # each paid once, none refunded
 
 
 def test_kill_9_of_the_bridge_between_taking_and_enqueuing(stack: FaultStack) -> None:
@@ -68,7 +84,9 @@ def test_kill_9_of_the_bridge_between_taking_and_enqueuing(stack: FaultStack) ->
     # Given a bridge whose broker is unreachable: it takes the task, then cannot hand it over
     proxy = TcpProxy(6379)
     proxy.cut()
-    stack.extra_env = {"BROKER_URL": f"redis://127.0.0.1:{proxy.port}/15"}
+    # (this session's Redis database, behind the proxy: never another session's)
+    broker_url = TEST_REDIS_URL.replace("127.0.0.1:6379", f"127.0.0.1:{proxy.port}")
+    stack.extra_env = {"BROKER_URL": broker_url}
     doomed = started(stack.bridge("doomed-bridge"))
     task = stack.push(Channel.B2C, "bridge crash")
     processing = keys.bridge_processing("default")
@@ -83,6 +101,7 @@ def test_kill_9_of_the_bridge_between_taking_and_enqueuing(stack: FaultStack) ->
     stack.wait_terminal([task], timeout=30)
     assert stack.status(task) == "completed"
     assert stack.redis.llen(processing) == 0
+    stack.assert_balances([task])  # the re-driven duplicate paid nothing, refunded nothing
 
 
 def test_a_hanging_provider_hits_the_time_limit_and_is_refunded(stack: FaultStack) -> None:

@@ -7,37 +7,17 @@ from __future__ import annotations
 import json
 import sys
 import time
-from collections.abc import Iterator
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 from uuid import UUID
 
-import pytest
-import redis
-
 from tests.faults.conftest import FaultStack, started
 from tests.helpers.asgi import free_port
-from tests.helpers.backends import SupabaseBackend, supabase_backend
-from tests.helpers.postgres import build_test_database
+from tests.helpers.backends import SupabaseBackend
 from tests.helpers.processes import Proc, wait_until
-from tests.standins.openai import OpenAIStandIn
 from wearon.domain.task import Channel
 
 STUCK_AFTER_S = 900  # STUCK_SESSION_AFTER_S's default
-
-
-@pytest.fixture
-def supabase_stack(
-    tmp_path: Path, standin: OpenAIStandIn, images_url: str, redis_client: redis.Redis
-) -> Iterator[FaultStack]:
-    build_test_database()
-    with supabase_backend() as backend:
-        stack = FaultStack(tmp_path, standin, images_url, backend)
-        try:
-            yield stack
-        finally:
-            stack.stop()
 
 
 def left_by_a_dead_worker(stack: FaultStack, untouched_for_s: int) -> dict[str, Any]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ctypes
+import json
 import os
 import shutil
 import signal
@@ -14,12 +15,29 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
+from dataclasses import dataclass
 from pathlib import Path
+
+import httpx
 
 from tests.helpers.asgi import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 PR_SET_PDEATHSIG = 1
+#: The JSON line `python -m wearon.bridge` writes once its metrics server and its loop run.
+BRIDGE_READY = "bridge started"
+#: The line each Dramatiq worker process writes once its consumers and worker threads run.
+WORKER_READY = "Worker process is ready for action."
+
+
+@dataclass(frozen=True)
+class Ready:
+    """How a process says it is ready for work: `count` JSON lines whose message is `line`, and
+    (if given) its metrics port answering."""
+
+    line: str
+    count: int = 1
+    metrics_port: int | None = None
 
 
 def pid_alive(pid: int) -> bool:
@@ -36,8 +54,11 @@ def pid_alive(pid: int) -> bool:
 class Proc:
     """A child process in its own process group, its output in a log file."""
 
-    def __init__(self, name: str, argv: list[str], env: dict[str, str], log_dir: Path) -> None:
+    def __init__(
+        self, name: str, argv: list[str], env: dict[str, str], log_dir: Path, ready: Ready | None = None
+    ) -> None:
         self.name = name
+        self.ready = ready
         self.log = log_dir / f"{name}.log"
         self._out = self.log.open("ab")
         self.popen = subprocess.Popen(
@@ -75,6 +96,39 @@ class Proc:
 
     def output(self) -> str:
         return self.log.read_text(errors="replace")
+
+    def messages(self) -> list[str]:
+        """The `message` of every JSON line written so far."""
+        found = []
+        for text in self.output().splitlines():
+            with suppress(ValueError):
+                record = json.loads(text)
+                if isinstance(record, dict):
+                    found.append(str(record.get("message")))
+        return found
+
+    def is_ready(self) -> bool:
+        if self.ready is None:
+            raise ValueError(f"{self.name}: no readiness signal was declared")
+        if self.popen.poll() is not None:
+            raise AssertionError(f"{self.name} exited with {self.popen.returncode}:\n{self.output()[-3000:]}")
+        ready = self.ready
+        port = ready.metrics_port
+        return self.messages().count(ready.line) >= ready.count and (port is None or answers(port))
+
+
+def wait_ready(proc: Proc, timeout: float = 30.0) -> Proc:
+    """Wait until `proc` says it is ready for work (its `Ready`)."""
+    wait_until(proc.is_ready, timeout, interval=0.1, what=f"{proc.name} ready")
+    return proc
+
+
+def answers(port: int, path: str = "/metrics") -> bool:
+    """Whether an HTTP server on this loopback port answers `path` with 200."""
+    try:
+        return httpx.get(f"http://127.0.0.1:{port}{path}", timeout=2).status_code == 200
+    except httpx.HTTPError:
+        return False
 
 
 def die_with_parent() -> None:

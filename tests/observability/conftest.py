@@ -30,15 +30,13 @@ from tests.faults.conftest import FaultStack
 from tests.helpers.asgi import free_port, serve
 from tests.helpers.backends import SupabaseBackend
 from tests.helpers.postgres import build_test_database
-from tests.helpers.processes import Proc, wait_until
+from tests.helpers.processes import BRIDGE_READY, WORKER_READY, Proc, wait_ready, wait_until
 from tests.standins.openai import OpenAIStandIn
 from tests.standins.supabase import SupabaseStandIn
 from wearon import keys
 from wearon.domain.task import Channel
 
 LEVELS = {"TRACE": 5, "DEBUG": 10, "INFO": 20, "SUCCESS": 25, "WARNING": 30, "ERROR": 40, "CRITICAL": 50}
-#: The line each process writes once it is ready for work.
-READY = {"bridge": "bridge started", "worker": "Worker process is ready for action."}
 
 
 @dataclass(frozen=True)
@@ -73,21 +71,14 @@ def read_lines(proc: Proc, since: int = 0) -> list[Line]:
     return out
 
 
-#: Written by Dramatiq's main process for its metrics server, after the worker's line, not as JSON.
-EXPOSITION_READY = "Fork process 'dramatiq.middleware.prometheus:_run_exposition_server' is ready"
-
-
 def booted(proc: Proc, kind: str, timeout: float = 30.0) -> Proc:
-    """Wait for the JSON line a bridge or worker writes once it is ready (and a worker's metrics server)."""
-    wait_until(
-        lambda: (
-            any(line.record and line.record["message"] == READY[kind] for line in read_lines(proc))
-            and (kind != "worker" or EXPOSITION_READY in proc.output())
-        ),
-        timeout,
-        what=f"{proc.name} ready",
-    )
-    return proc
+    """Wait until a bridge or worker (`kind`, for the reader) is ready for work: `wait_ready`."""
+    assert proc.ready is not None and proc.ready.line == READY[kind]
+    return wait_ready(proc, timeout)
+
+
+#: The readiness line of each kind of process.
+READY = {"bridge": BRIDGE_READY, "worker": WORKER_READY}
 
 
 def push(

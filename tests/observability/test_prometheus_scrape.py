@@ -25,7 +25,7 @@ from starlette.routing import Route
 
 from tests.faults.conftest import FaultStack
 from tests.helpers.asgi import free_port, serve
-from tests.helpers.processes import ROOT, Proc, python_env, wait_until
+from tests.helpers.processes import ROOT, WORKER_READY, Proc, Ready, answers, python_env, wait_until
 from tests.observability.conftest import booted, push
 from wearon.domain.task import Channel
 
@@ -134,7 +134,9 @@ def start_worker(stack: FaultStack, tmp: Path, port: int) -> Proc:
         "WORKER_CONCURRENCY": "4",
         "WORKER_SHUTDOWN_TIMEOUT_MS": "10000",
     }
-    proc = Proc("worker", [str(ROOT / "scripts" / "worker")], env, tmp)
+    proc = Proc(
+        "worker", [str(ROOT / "scripts" / "worker")], env, tmp, Ready(WORKER_READY, metrics_port=port)
+    )
     stack.procs.append(proc)
     return booted(proc, "worker")
 
@@ -142,15 +144,8 @@ def start_worker(stack: FaultStack, tmp: Path, port: int) -> Proc:
 def start_process(stack: FaultStack, tmp: Path, name: str, argv: list[str], port: int, ready: str) -> Proc:
     proc = Proc(name, argv, stack.env(), tmp)
     stack.procs.append(proc)
-    wait_until(lambda: _answers(f"http://127.0.0.1:{port}{ready}"), 90, interval=0.5, what=f"{name} ready")
+    wait_until(lambda: answers(port, ready), 90, interval=0.5, what=f"{name} ready")
     return proc
-
-
-def _answers(url: str) -> bool:
-    try:
-        return httpx.get(url, timeout=2).status_code == 200
-    except httpx.HTTPError:
-        return False
 
 
 def unmet(prometheus: Prometheus) -> dict[str, Any]:
@@ -192,6 +187,7 @@ def test_prometheus_scrapes_every_process_and_the_series_move(
         )
         assert size.status_code == 200, size.text
         stack.wait_terminal(tasks, timeout=30)
+        stack.assert_balances(tasks)  # the one refund counted is one credit in the app's table
         # Then Prometheus, through its HTTP API, sees every target up and every series moved
         missing: dict[str, Any] = {}
 

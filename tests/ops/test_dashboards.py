@@ -23,6 +23,7 @@ import pytest
 import yaml
 from prometheus_client.metrics import MetricWrapperBase
 
+from tests.skip_policy import PROMTOOL_MISSING
 from wearon import metrics
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -184,7 +185,7 @@ def test_every_wearon_metric_appears_on_a_dashboard() -> None:
     assert not unused, f"exported but on no dashboard: {sorted(unused)}"
 
 
-@pytest.mark.skipif(shutil.which("promtool") is None, reason="promtool missing: `make check-ops` installs it")
+@pytest.mark.skipif(shutil.which("promtool") is None, reason=PROMTOOL_MISSING)
 def test_every_promql_expression_parses(tmp_path: Path) -> None:
     # Given every PromQL expression as a recording rule (Grafana's $__ variables filled in)
     rules = [

@@ -24,12 +24,12 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.skip_policy import NGINX_MISSING
+
 NGINX_DIR = Path(__file__).resolve().parents[2] / "ops" / "nginx"
 NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
 
-pytestmark = pytest.mark.skipif(
-    not Path(NGINX).exists(), reason="nginx missing: `make check-ops` installs it"
-)
+pytestmark = pytest.mark.skipif(not Path(NGINX).exists(), reason=NGINX_MISSING)
 
 
 def free_port() -> int:

@@ -24,10 +24,9 @@ from tests.conftest import TEST_REDIS_URL
 from tests.helpers.asgi import free_port
 from tests.helpers.processes import die_with_parent, wait_until
 from tests.ops.test_nginx import NGINX, render, wait_for
+from tests.skip_policy import NGINX_MISSING
 
-pytestmark = pytest.mark.skipif(
-    not Path(NGINX).exists(), reason="nginx missing: `make check-ops` installs it"
-)
+pytestmark = pytest.mark.skipif(not Path(NGINX).exists(), reason=NGINX_MISSING)
 
 
 def start_api(port: int, tmp: Path, name: str) -> subprocess.Popen[bytes]:

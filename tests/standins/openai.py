@@ -1,14 +1,22 @@
 """A stand-in for OpenAI's `POST /v1/images/edits`, because the real API cannot be reached here.
 
-It speaks the real wire format: multipart in (model, prompt, n, image[] files, Bearer key),
-`{"created": ..., "data": [{"b64_json": ...}]}` out, and OpenAI's error JSON
-`{"error": {"message", "type", "param", "code"}}` with a `retry-after` header on 429.
+It speaks the real wire format: multipart in (model, prompt, n, image[] files, Bearer key), and
+`{"created": ..., "data": [{"b64_json": ...}]}` out, in the output_format asked for (png by
+default, jpeg, webp); it refuses what the API refuses (no or a wrong key, a missing field, an
+unknown model, an image that is not JPEG, PNG or WebP, an unknown output_format or an
+output_compression outside 0-100) with OpenAI's error JSON. Its failures are the real ones, in
+their real shapes (`tests.standins.openai_answers`): 5xx as OpenAI's JSON or as the proxy's HTML
+page, 429s with the x-ratelimit-* headers and a retry-after that varies or is absent.
 
 Behaviour is scripted per prompt, so one stand-in serves many concurrent tasks: a prompt
 containing `[standin:<fault>]` gets that fault, counted per distinct prompt:
-  429-once, 429-always, moderation, 5xx-once, 5xx-always, garbage, bad-request, hang, timeout-once,
-  drip (200 and headers at once, then one body byte every 0.5 s, for ever).
-Anything else succeeds after a latency drawn from `latency_s` (a (low, high) range).
+  429-once, 429-always, quota (a 429 for an exhausted quota), moderation, 5xx-once, 5xx-always,
+  garbage (200 with an HTML body), bad-request, hang, timeout-once, held (answers once `release`
+  is set), drip (200 and headers at once, then one body byte every 0.5 s, for ever).
+Successive 429s cycle through RETRY_AFTERS and 5xx answers through SERVER_ERRORS; a test that
+needs one says so: `[standin:429-once;retry-after=none]`, `[standin:5xx-always;answer=502-html]`.
+Anything else succeeds after a latency drawn from `latency_s` (a (low, high) range). `sent` keeps
+the status and headers of every answer.
 
 Run it as a process for benchmarks: `python -m tests.standins.openai --port 8089 --latency 20 40`.
 """
@@ -36,9 +44,28 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 from tests.helpers.asgi import serve
+from tests.standins import openai_answers as answers
 
-FAULT = re.compile(r"\[standin:([a-z0-9-]+)\]")
+#: `[standin:<fault>]` or `[standin:<fault>;<option>=<value>...]`.
+FAULT = re.compile(r"\[standin:([a-z0-9-]+)((?:;[a-z-]+=[a-z0-9.-]+)*)\]")
 API_KEY = "sk-test-standin-key-0123456789"
+
+
+@dataclass(frozen=True)
+class Sent:
+    prompt: str
+    status: int
+    headers: dict[str, str]
+
+
+@dataclass(frozen=True)
+class Fault:
+    name: str
+    nth: int  # this prompt's call number, from 1
+    options: dict[str, str]
+
+    def first_or(self, always: str) -> bool:
+        return self.name == always or (self.name == always.replace("always", "once") and self.nth == 1)
 
 
 @dataclass
@@ -53,11 +80,16 @@ class OpenAIStandIn:
     latencies: list[float] = field(default_factory=list)  # the latency drawn for every call
     seen: Counter[str] = field(default_factory=Counter)
     images_received: list[int] = field(default_factory=list)
+    sent: list[Sent] = field(default_factory=list)
     output_formats: list[str] = field(default_factory=list)  # the output_format of every call
+    #: `[standin:held]` calls answer once this is set.
+    release: threading.Event = field(default_factory=threading.Event)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def __post_init__(self) -> None:
         self._random = random.Random(self.seed)
+        self._retry_afters = answers.Rotation(answers.RETRY_AFTERS)
+        self._server_errors = answers.Rotation(answers.SERVER_ERRORS)
         self.app = Starlette(
             routes=[
                 Route("/v1/images/edits", self.edits, methods=["POST"]),
@@ -76,58 +108,79 @@ class OpenAIStandIn:
         """Calls whose prompt contained `marker`."""
         return sum(n for prompt, n in self.seen.items() if marker in prompt)
 
+    def answers_to(self, marker: str) -> list[Sent]:
+        """What was answered to the calls whose prompt contained `marker`, in order."""
+        return [sent for sent in self.sent if marker in sent.prompt]
+
     async def stats(self, _: Request) -> Response:
         """For benchmarks in another process: every call's arrival time and prompt."""
         return JSONResponse({"calls": self.calls, "prompts": self.prompts, "latencies": self.latencies})
 
     async def edits(self, request: Request) -> Response:
-        if request.headers.get("authorization") != f"Bearer {self.api_key}":
-            return _error(401, "invalid_api_key", "Incorrect API key provided.", "invalid_request_error")
         form = await request.form(max_files=16, max_part_size=16 * 1024 * 1024)
-        prompt, images = str(form.get("prompt", "")), form.getlist("image[]")
-        if not form.get("model") or not prompt or not images:
-            return _error(400, "missing_required_parameter", "model, prompt and image[] are required.")
-        output_format, refusal = _output_format(
-            str(form.get("output_format", "png")), form.get("output_compression")
-        )
-        if refusal is not None:
-            return refusal
+        prompt = str(form.get("prompt", ""))
+        answer = answers.refused_request(form, self.api_key, request.headers.get("authorization"))
+        if answer is None:
+            images, output_format = len(form.getlist("image[]")), str(form.get("output_format", "png"))
+            answer = await self._scripted(prompt, str(form.get("model")), images, output_format)
+        with self._lock:
+            self.sent.append(Sent(prompt, answer.status_code, dict(answer.headers)))
+        return answer
+
+    async def _scripted(self, prompt: str, model: str, images: int, output_format: str) -> Response:
         with self._lock:
             self.calls.append(time.time())
             self.prompts.append(prompt)
             self.seen[prompt] += 1
             nth = self.seen[prompt]
-            self.images_received.append(len(images))
+            self.images_received.append(images)
             self.output_formats.append(output_format)
             delay = self._random.uniform(*self.latency_s)
             self.latencies.append(delay)
-        fault = FAULT.search(prompt)
-        return await self._respond(fault.group(1) if fault else "ok", nth, delay, output_format)
+        match = FAULT.search(prompt)
+        if match is None:
+            return await self._image(delay, output_format)
+        options = dict(option.split("=", 1) for option in match.group(2).split(";") if option)
+        return await self._respond(Fault(match.group(1), nth, options), model, delay, output_format)
 
-    async def _respond(self, fault: str, nth: int, delay: float, output_format: str = "png") -> Response:
-        if fault == "hang" or (fault == "timeout-once" and nth == 1):
+    async def _respond(self, fault: Fault, model: str, delay: float, output_format: str) -> Response:
+        if fault.first_or("hang") or fault.first_or("timeout-always"):
             await asyncio.sleep(self.hang_s)
-        if fault == "429-always" or (fault == "429-once" and nth == 1):
-            return _error(
-                429, "rate_limit_exceeded", "Rate limit reached for images.", headers={"retry-after": "10"}
-            )
+        if fault.name == "held":
+            await asyncio.to_thread(self.release.wait, self.hang_s)
+        if fault.first_or("429-always"):
+            return answers.rate_limited(fault.options.get("retry-after") or self._retry_afters(), model)
+        if fault.first_or("5xx-always"):
+            return answers.server_error(fault.options.get("answer") or self._server_errors())
+        garbage = fault.name == "garbage"
+        return await self._refusal(fault.name) or await self._image(delay, output_format, garbage=garbage)
+
+    async def _refusal(self, fault: str) -> Response | None:
+        if fault == "quota":
+            return answers.quota_exceeded()
         if fault == "moderation":
-            return _error(400, "moderation_blocked", "Your request was rejected by the safety system.")
-        if fault == "5xx-always" or (fault == "5xx-once" and nth == 1):
-            return _error(500, None, "The server had an error while processing your request.", "server_error")
+            message = (
+                "Your request was rejected by the safety system. It may contain content that is not allowed."
+            )
+            return answers.error(400, message, kind="image_generation_user_error", code="moderation_blocked")
+        if fault == "bad-request":
+            return answers.error(400, "Invalid value: '4096x4096'.", code="invalid_value", param="size")
         if fault == "drip":
             return StreamingResponse(_drip(), media_type="application/json")
-        if fault == "bad-request":
-            return _error(400, "invalid_value", "Invalid value for 'size'.")
+        return None
+
+    async def _image(self, delay: float, output_format: str, *, garbage: bool = False) -> Response:
         await asyncio.sleep(delay)
-        if fault == "garbage":
+        if garbage:
             return Response(b"<html>502 Bad Gateway</html>", status_code=200, media_type="text/html")
         body = {
             "created": int(time.time()),
             "output_format": output_format,
             "data": [{"b64_json": _result(output_format)}],
         }
-        return JSONResponse(body)
+        remaining = answers.RATE_LIMIT_PER_MINUTE - 1
+        headers = answers.api_headers() | answers.rate_limit_headers(remaining=remaining, reset_s=0.2)
+        return JSONResponse(body, headers=headers)
 
 
 async def _drip() -> AsyncIterator[bytes]:
@@ -136,42 +189,20 @@ async def _drip() -> AsyncIterator[bytes]:
         await asyncio.sleep(0.5)
 
 
-def _error(
-    status: int,
-    code: str | None,
-    message: str,
-    kind: str = "invalid_request_error",
-    headers: dict[str, str] | None = None,
-) -> JSONResponse:
-    body = {"error": {"message": message, "type": kind, "param": None, "code": code}}
-    return JSONResponse(body, status_code=status, headers=headers)
-
-
-#: As the real API: `output_format` png (the default), jpeg or webp; `output_compression` 0-100.
-OUTPUT_FORMATS = ("png", "jpeg", "webp")
 _RESULTS: dict[str, str] = {}
 
 
-def _output_format(fmt: str, compression: object) -> tuple[str, Response | None]:
-    if fmt not in OUTPUT_FORMATS:
-        message = f"Invalid value: '{fmt}'. Supported values are: 'png', 'jpeg', and 'webp'."
-        return fmt, _error(400, "invalid_value", message)
-    if compression is not None and not (str(compression).isdigit() and 0 <= int(str(compression)) <= 100):
-        return fmt, _error(400, "invalid_value", "output_compression must be an integer between 0 and 100.")
-    return fmt, None
-
-
-def result_image(fmt: str = "png") -> bytes:
+def result_image(output_format: str = "png") -> bytes:
     """The generated image in the format asked for: the same picture, every call."""
     out = io.BytesIO()
-    Image.new("RGB", (64, 96), (200, 120, 40)).save(out, format=fmt.upper())
+    Image.new("RGB", (64, 96), (200, 120, 40)).save(out, format=output_format.upper())
     return out.getvalue()
 
 
-def _result(fmt: str) -> str:
-    if fmt not in _RESULTS:
-        _RESULTS[fmt] = base64.b64encode(result_image(fmt)).decode()
-    return _RESULTS[fmt]
+def _result(output_format: str) -> str:
+    if output_format not in _RESULTS:
+        _RESULTS[output_format] = base64.b64encode(result_image(output_format)).decode()
+    return _RESULTS[output_format]
 
 
 def main() -> None:

@@ -1,0 +1,1 @@
+"""`make smoke-prod`: the production configuration, started without a container engine."""

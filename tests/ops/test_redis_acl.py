@@ -1,0 +1,184 @@
+"""The in-stack Redis as production starts it (ops/redis/start.sh, redis.conf, users.acl, a
+certificate from ops/scripts/redis-tls.sh), on a throwaway redis-server: the Next.js API's
+producer user over TLS can only LPUSH onto the task list, and our services' user runs the real
+bridge and worker, and every client we build, over a rediss:// URL."""
+
+from __future__ import annotations
+
+import subprocess
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from uuid import uuid4
+
+import dramatiq
+import httpx
+import pytest
+import redis
+
+from tests.faults.conftest import FaultStack, started
+from tests.faults.conftest import standin as standin
+from tests.helpers.asgi import free_port, serve
+from tests.helpers.backends import SqliteBackend
+from tests.helpers.processes import wait_until
+from tests.standins.openai import OpenAIStandIn
+from wearon import keys
+from wearon.bootstrap import build_messaging, redis_client, secrets_of
+from wearon.domain.task import Channel
+from wearon.http import create_app
+from wearon.settings import Settings
+
+ROOT = Path(__file__).resolve().parents[2]
+SERVICE_PASSWORD = "0123456789abcdef0123456789abcdef"
+APP_PASSWORD = "fedcba9876543210fedcba9876543210"
+
+
+@dataclass
+class StackRedis:
+    plain_port: int
+    tls_port: int
+    ca: Path
+
+    def url(self, user: str, password: str, *, tls: bool = True) -> str:
+        if not tls:
+            return f"redis://{user}:{password}@127.0.0.1:{self.plain_port}/0"
+        return f"rediss://{user}:{password}@127.0.0.1:{self.tls_port}/0?ssl_ca_certs={self.ca}"
+
+    @property
+    def service_url(self) -> str:
+        return self.url("wearon", SERVICE_PASSWORD)
+
+    @property
+    def app_url(self) -> str:
+        return self.url("wearon-app", APP_PASSWORD)
+
+
+@pytest.fixture(scope="module")
+def stack_redis(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StackRedis]:
+    """redis-server started by our start.sh with our ACL file, on free loopback ports."""
+    tmp = tmp_path_factory.mktemp("stack-redis")
+    subprocess.run([ROOT / "ops/scripts/redis-tls.sh", tmp / "tls", "127.0.0.1"], check=True)
+    plain, tls = free_port(), free_port()
+    argv = [ROOT / "ops/redis/start.sh", "--bind", "127.0.0.1", "--port", str(plain), "--tls-port", str(tls)]
+    argv += ["--tls-cert-file", tmp / "tls/redis.crt", "--tls-key-file", tmp / "tls/redis.key"]
+    argv += ["--dir", tmp, "--save", "", "--appendonly", "no"]
+    env = {"PATH": "/usr/bin:/bin", "TMPDIR": str(tmp)}
+    env |= {"REDIS_PASSWORD": SERVICE_PASSWORD, "REDIS_APP_PASSWORD": APP_PASSWORD}
+    with (tmp / "redis.log").open("wb") as log:
+        process = subprocess.Popen(argv, env=env, stdout=log, stderr=subprocess.STDOUT)
+    server = StackRedis(plain, tls, tmp / "tls/ca.crt")
+    try:
+        service = redis.Redis.from_url(server.service_url)
+        wait_until(lambda: _answers(service), 10, what="redis from start.sh")
+        yield server
+    finally:
+        process.terminate()
+        process.wait(10)
+
+
+def _answers(client: redis.Redis) -> bool:
+    try:
+        return bool(client.ping())
+    except redis.ConnectionError:
+        return False
+
+
+def test_the_producer_can_push_onto_the_task_list_and_do_nothing_else(stack_redis: StackRedis) -> None:
+    producer = redis.Redis.from_url(stack_redis.app_url)
+    assert producer.lpush(keys.TASKS, b'{"task": 1}') >= 1
+    refused = {
+        "read the list": lambda: producer.lrange(keys.TASKS, 0, -1),
+        "take from the list": lambda: producer.rpop(keys.TASKS),
+        "push elsewhere": lambda: producer.lpush(keys.DEAD_LETTERS, b"x"),
+        "read a key": lambda: producer.get("wearon:ratelimit:openai"),
+        "FLUSHALL": producer.flushall,
+        "CONFIG": lambda: producer.config_get("requirepass"),
+        "ACL": producer.acl_list,
+        "KEYS": lambda: producer.keys("*"),
+    }
+    for what, attempt in refused.items():
+        with pytest.raises(redis.exceptions.NoPermissionError):
+            attempt()
+            pytest.fail(f"the producer could {what}")
+
+
+def test_nobody_gets_in_without_a_user_or_without_tls(stack_redis: StackRedis) -> None:
+    anonymous = f"rediss://127.0.0.1:{stack_redis.tls_port}/0?ssl_ca_certs={stack_redis.ca}"
+    with pytest.raises(redis.exceptions.AuthenticationError):
+        redis.Redis.from_url(anonymous).ping()
+    with pytest.raises(redis.exceptions.AuthenticationError):
+        redis.Redis.from_url(stack_redis.url("wearon-app", "wrong")).ping()
+    plain_on_tls_port = f"redis://wearon-app:{APP_PASSWORD}@127.0.0.1:{stack_redis.tls_port}/0"
+    with pytest.raises(redis.ConnectionError):
+        redis.Redis.from_url(plain_on_tls_port, socket_timeout=2).ping()
+
+
+def test_a_rediss_url_works_through_our_settings_and_its_password_is_scrubbed(
+    stack_redis: StackRedis,
+) -> None:
+    settings = Settings(redis_url=stack_redis.service_url, dramatiq_namespace="dramatiq")
+    assert redis_client(settings).ping()
+    assert SERVICE_PASSWORD in secrets_of(settings)
+    # The Dramatiq broker: its Lua dispatch script over TLS, under the service user's ACL.
+    previous = dramatiq.get_broker()
+    broker = build_messaging(settings).broker
+    try:
+        queue = f"acl-{uuid4().hex[:8]}"
+        broker.declare_queue(queue)
+        message = dramatiq.Message(queue_name=queue, actor_name="probe", args=(), kwargs={}, options={})
+        broker.enqueue(message)
+        consumer = broker.consume(queue, timeout=1000)
+        received = next(consumer)
+        assert received is not None and received.message_id == message.message_id
+        consumer.ack(received)
+        consumer.close()
+    finally:
+        broker.close()
+        dramatiq.set_broker(previous)  # build_messaging sets the global one
+
+
+def test_the_api_health_reaches_redis_over_tls(stack_redis: StackRedis) -> None:
+    settings = Settings(redis_url=stack_redis.service_url, log_level="WARNING")
+    with serve(create_app(settings, detector=_LoadedDetector()), lifespan=True) as url:
+        # /health gives Redis 0.1 s, a TLS handshake included when it connects for the first
+        # time: on a busy machine the first answers may say unreachable.
+        wait_until(lambda: httpx.get(f"{url}/health").json()["checks"]["redis"] == "ok", 10, what="redis ok")
+
+
+@pytest.mark.slow
+def test_the_real_bridge_and_worker_run_as_the_service_user(
+    stack_redis: StackRedis, tmp_path: Path, standin: OpenAIStandIn, images_url: str
+) -> None:
+    # Given the bridge and a worker on the in-stack Redis's service user, over TLS, in
+    # Dramatiq's production namespace, with the provider rate limiter on (OPENAI_API_KEY set),
+    stack = FaultStack(
+        tmp_path, standin, images_url, SqliteBackend(tmp_path / "data"), stack_redis.service_url
+    )
+    stack.extra_env["DRAMATIQ_NAMESPACE"] = "dramatiq"
+    stack.redis = redis.Redis.from_url(stack_redis.app_url)  # push() is the Next.js API's LPUSH
+    service = redis.Redis.from_url(stack_redis.service_url)
+    service.delete(keys.TASKS, keys.DEAD_LETTERS)  # what the other tests of this module pushed
+    procs = [started(stack.bridge()), started(stack.worker())]
+    try:
+        # when the producer pushes a task and a payload the bridge must dead-letter,
+        task = stack.push(Channel.B2C, "acl")
+        stack.redis.lpush(keys.TASKS, b"not json")
+        stack.wait_terminal([task], timeout=60)
+        wait_until(lambda: service.llen(keys.DEAD_LETTERS) == 1, 10, what="dead letter")
+    except AssertionError:
+        print(_outputs(procs)[-5000:])  # what refused what
+        raise
+    finally:
+        stack.stop()
+    # then the task completed, and no process met a refusal of the ACL.
+    assert stack.status(task) == "completed", _outputs(procs)
+    assert "NOPERM" not in _outputs(procs)
+
+
+def _outputs(procs: list[Any]) -> str:
+    return "\n".join(proc.output() for proc in procs)
+
+
+class _LoadedDetector:
+    loaded = True
