@@ -32,10 +32,10 @@ def test_a_jpegs_coefficient_buffer_is_2_bytes_a_sample(
     assert budget.jpeg_coefficient_bytes((1600, 1200), sampling) == 1600 * 1200 * bytes_per_pixel
 
 
-def test_a_jpegs_coefficient_buffer_is_counted_in_whole_blocks() -> None:
-    # 9 x 9 pixels at 4:2:0: the luma plane is 2 x 2 blocks (rounded up to the 2 x 2 MCU),
-    # each chroma plane 1 x 1 block; 128 bytes a block
-    assert budget.jpeg_coefficient_bytes((9, 9), [(2, 2), (1, 1), (1, 1)]) == (4 + 1 + 1) * 128
+def test_a_jpegs_coefficient_buffer_is_counted_in_whole_mcus() -> None:
+    # 17 x 17 pixels at 4:2:0: the luma plane needs 3 x 3 blocks, kept as 4 x 4 (whole 2 x 2 MCUs);
+    # each chroma plane 2 x 2 blocks; 128 bytes a block
+    assert budget.jpeg_coefficient_bytes((17, 17), [(2, 2), (1, 1), (1, 1)]) == (16 + 4 + 4) * 128
 
 
 def test_a_plan_shrinks_to_the_side_asked_for_and_counts_every_copy() -> None:
