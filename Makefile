@@ -7,7 +7,7 @@ PRODUCER := tests/producer
 PRODUCER_DEPS := $(PRODUCER)/node_modules/.package-lock.json
 export PYTHONUNBUFFERED := 1
 
-.PHONY: install lock services run demo test lint typecheck check bench bench-sizerec check-ops smoke-prod clean
+.PHONY: install lock services run demo test lint typecheck check bench bench-sizerec bench-images check-ops smoke-prod clean
 
 install: $(VENV)/.installed
 
@@ -68,6 +68,10 @@ bench: install services
 
 bench-sizerec: install services
 	$(PY) bench/sizerec.py
+
+## Decode memory per hostile image (per format, at its cap) and the API under 32 of them at once.
+bench-images: install services
+	$(PY) bench/images.py
 
 check-ops: install
 	@ops/check.sh

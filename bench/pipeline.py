@@ -9,7 +9,8 @@ table per scenario (also written to bench/results/pipeline.md):
   burst      10,000 tasks LPUSHed at once, provider latency 0, rate limit lifted
   cost       --cost-tasks tasks at provider latency 0, rate limit lifted: the pipeline's own cost
 
-Uses Redis database 14 and Dramatiq namespace wearon-bench, so it touches nothing else.
+Uses Redis database 14 and Dramatiq namespace wearon-bench, so it touches nothing else; a second
+run at the same time needs its own BENCH_REDIS_URL and BENCH_DATABASE.
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ import psycopg
 import redis
 from prometheus_client import CollectorRegistry
 from prometheus_client.multiprocess import MultiProcessCollector
+from psycopg import sql
 from psycopg.rows import dict_row
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -47,9 +49,12 @@ from tests.standins.openai import API_KEY  # noqa: E402
 from tests.standins.supabase import SERVICE_ROLE_KEY  # noqa: E402
 from wearon import keys  # noqa: E402
 
-REDIS_URL = "redis://127.0.0.1:6379/14"
+# Two benches at once on one machine must not share these (each flushes and drops them at start):
+# BENCH_REDIS_URL and BENCH_DATABASE give a run its own.
+REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/14")
+DATABASE = os.environ.get("BENCH_DATABASE", "wearon_bench")
 PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
-PG_DSN = "postgresql://postgres@127.0.0.1:5432/wearon_bench"
+PG_DSN = f"postgresql://postgres@127.0.0.1:5432/{DATABASE}"
 MIGRATIONS = sorted((ROOT / "supabase" / "migrations").glob("*.sql"))
 #: The app's database before our migration (the tests' stand-in for it).
 APP_SCHEMA = ROOT / "tests" / "fixtures" / "app_database.sql"
@@ -72,8 +77,8 @@ class Stack:
 
 def fresh_database() -> None:
     with psycopg.connect(PG_ADMIN, autocommit=True) as admin:
-        admin.execute("drop database if exists wearon_bench with (force)")
-        admin.execute("create database wearon_bench")
+        admin.execute(sql.SQL("drop database if exists {} with (force)").format(sql.Identifier(DATABASE)))
+        admin.execute(sql.SQL("create database {}").format(sql.Identifier(DATABASE)))
     with psycopg.connect(PG_DSN, autocommit=True) as conn:
         conn.execute(APP_SCHEMA.read_text())
         for migration in MIGRATIONS:

@@ -225,8 +225,9 @@ class PhotoServer:
 class ApiProcess:
     """`uvicorn wearon.http:app` in a child process; yields its base URL and pid."""
 
-    def __init__(self) -> None:
+    def __init__(self, arenas: str = ARENAS) -> None:
         self.port = _free_port()
+        self._arenas = arenas
         self._proc: subprocess.Popen[bytes] | None = None
         self._data_dir = tempfile.TemporaryDirectory(prefix="wearon-bench-")
 
@@ -236,7 +237,7 @@ class ApiProcess:
             "DOWNLOAD_ALLOW_PRIVATE_NETWORKS": "true",
             "REDIS_URL": os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/15"),
             "LOG_LEVEL": "WARNING",
-            "MALLOC_ARENA_MAX": ARENAS,
+            "MALLOC_ARENA_MAX": self._arenas,
             # The embedded backend's /files store, which the API opens, stays out of the checkout.
             "LOCAL_DATA_DIR": self._data_dir.name,
         }

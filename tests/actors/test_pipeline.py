@@ -14,7 +14,7 @@ import pytest
 
 from tests.actors.conftest import Backend, Pipeline
 from tests.helpers.backends import SupabaseBackend
-from tests.standins.openai import OpenAIStandIn
+from tests.standins.openai import OpenAIStandIn, result_image
 from wearon import metrics
 from wearon.actors import generation
 from wearon.domain.task import Channel
@@ -33,6 +33,7 @@ def test_b2c_generation_completes_without_refund(pipeline: Pipeline, backend: Ba
     assert backend.balance_of(task) == pipeline.START_BALANCE - 1
     stored = backend.stored(f"generated/{task['user_id']}/{task['session_id']}.jpg")
     assert stored is not None and stored[:2] == b"\xff\xd8"  # a JPEG
+    assert stored == result_image("jpeg")  # the provider's, as it came: not decoded and re-encoded
 
 
 def test_b2b_result_lands_under_the_store(

@@ -51,7 +51,9 @@ def test_success_returns_the_decoded_image(standin: tuple[OpenAIStandIn, str]) -
     stand, url = standin
     rec = Recorder()
     data = provider(url, rec).edit([JPEG, JPEG], "ok prompt 1")
-    assert data.startswith(b"\x89PNG")
+    # Asked for as JPEG, so the worker can store it as it comes, without decoding and re-encoding
+    assert stand.output_formats[-1] == "jpeg"
+    assert data.startswith(b"\xff\xd8")
     assert rec.gate_calls == 1
     assert stand.images_received[-1] == 2
 
@@ -112,7 +114,7 @@ def test_every_5xx_backs_off_inside_the_client_then_succeeds(
     rec = Recorder()
     prompt = f"[standin:5xx-once;answer={answer}] c"
     # Then the client backs off once and gets the image
-    assert provider(url, rec).edit([JPEG], prompt).startswith(b"\x89PNG")
+    assert provider(url, rec).edit([JPEG], prompt).startswith(b"\xff\xd8")
     assert rec.sleeps == [1.0]
     assert rec.gate_calls == 2  # every HTTP call spends a rate-limit slot
     assert [a.status for a in stand.answers_to(prompt)] == [int(answer[:3]), 200]
@@ -143,7 +145,7 @@ def test_an_html_gateway_page_is_unavailable_not_a_bad_response(standin: tuple[O
 def test_timeout_is_retried(standin: tuple[OpenAIStandIn, str]) -> None:
     rec = Recorder()
     result = provider(standin[1], rec, timeout_s=0.5).edit([JPEG], "[standin:timeout-once] e")
-    assert result.startswith(b"\x89PNG")
+    assert result.startswith(b"\xff\xd8")
     assert rec.sleeps == [1.0]
 
 

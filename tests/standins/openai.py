@@ -1,11 +1,12 @@
 """A stand-in for OpenAI's `POST /v1/images/edits`, because the real API cannot be reached here.
 
 It speaks the real wire format: multipart in (model, prompt, n, image[] files, Bearer key), and
-`{"created": ..., "data": [{"b64_json": ...}]}` out; it refuses what the API refuses (no or a wrong
-key, a missing field, an unknown model, an image that is not JPEG, PNG or WebP) with OpenAI's
-error JSON. Its failures are the real ones, in their real shapes (`tests.standins.openai_answers`):
-5xx as OpenAI's JSON or as the proxy's HTML page, 429s with the x-ratelimit-* headers and a
-retry-after that varies or is absent.
+`{"created": ..., "data": [{"b64_json": ...}]}` out, in the output_format asked for (png by
+default, jpeg, webp); it refuses what the API refuses (no or a wrong key, a missing field, an
+unknown model, an image that is not JPEG, PNG or WebP, an unknown output_format or an
+output_compression outside 0-100) with OpenAI's error JSON. Its failures are the real ones, in
+their real shapes (`tests.standins.openai_answers`): 5xx as OpenAI's JSON or as the proxy's HTML
+page, 429s with the x-ratelimit-* headers and a retry-after that varies or is absent.
 
 Behaviour is scripted per prompt, so one stand-in serves many concurrent tasks: a prompt
 containing `[standin:<fault>]` gets that fault, counted per distinct prompt:
@@ -80,6 +81,7 @@ class OpenAIStandIn:
     seen: Counter[str] = field(default_factory=Counter)
     images_received: list[int] = field(default_factory=list)
     sent: list[Sent] = field(default_factory=list)
+    output_formats: list[str] = field(default_factory=list)  # the output_format of every call
     #: `[standin:held]` calls answer once this is set.
     release: threading.Event = field(default_factory=threading.Event)
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -119,27 +121,29 @@ class OpenAIStandIn:
         prompt = str(form.get("prompt", ""))
         answer = answers.refused_request(form, self.api_key, request.headers.get("authorization"))
         if answer is None:
-            answer = await self._scripted(prompt, str(form.get("model")), len(form.getlist("image[]")))
+            images, output_format = len(form.getlist("image[]")), str(form.get("output_format", "png"))
+            answer = await self._scripted(prompt, str(form.get("model")), images, output_format)
         with self._lock:
             self.sent.append(Sent(prompt, answer.status_code, dict(answer.headers)))
         return answer
 
-    async def _scripted(self, prompt: str, model: str, images: int) -> Response:
+    async def _scripted(self, prompt: str, model: str, images: int, output_format: str) -> Response:
         with self._lock:
             self.calls.append(time.time())
             self.prompts.append(prompt)
             self.seen[prompt] += 1
             nth = self.seen[prompt]
             self.images_received.append(images)
+            self.output_formats.append(output_format)
             delay = self._random.uniform(*self.latency_s)
             self.latencies.append(delay)
         match = FAULT.search(prompt)
         if match is None:
-            return await self._image(delay)
+            return await self._image(delay, output_format)
         options = dict(option.split("=", 1) for option in match.group(2).split(";") if option)
-        return await self._respond(Fault(match.group(1), nth, options), model, delay)
+        return await self._respond(Fault(match.group(1), nth, options), model, delay, output_format)
 
-    async def _respond(self, fault: Fault, model: str, delay: float) -> Response:
+    async def _respond(self, fault: Fault, model: str, delay: float, output_format: str) -> Response:
         if fault.first_or("hang") or fault.first_or("timeout-always"):
             await asyncio.sleep(self.hang_s)
         if fault.name == "held":
@@ -148,7 +152,8 @@ class OpenAIStandIn:
             return answers.rate_limited(fault.options.get("retry-after") or self._retry_afters(), model)
         if fault.first_or("5xx-always"):
             return answers.server_error(fault.options.get("answer") or self._server_errors())
-        return await self._refusal(fault.name) or await self._image(delay, garbage=fault.name == "garbage")
+        garbage = fault.name == "garbage"
+        return await self._refusal(fault.name) or await self._image(delay, output_format, garbage=garbage)
 
     async def _refusal(self, fault: str) -> Response | None:
         if fault == "quota":
@@ -164,11 +169,15 @@ class OpenAIStandIn:
             return StreamingResponse(_drip(), media_type="application/json")
         return None
 
-    async def _image(self, delay: float, *, garbage: bool = False) -> Response:
+    async def _image(self, delay: float, output_format: str, *, garbage: bool = False) -> Response:
         await asyncio.sleep(delay)
         if garbage:
             return Response(b"<html>502 Bad Gateway</html>", status_code=200, media_type="text/html")
-        body = {"created": int(time.time()), "data": [{"b64_json": _result_png()}]}
+        body = {
+            "created": int(time.time()),
+            "output_format": output_format,
+            "data": [{"b64_json": _result(output_format)}],
+        }
         remaining = answers.RATE_LIMIT_PER_MINUTE - 1
         headers = answers.api_headers() | answers.rate_limit_headers(remaining=remaining, reset_s=0.2)
         return JSONResponse(body, headers=headers)
@@ -180,16 +189,20 @@ async def _drip() -> AsyncIterator[bytes]:
         await asyncio.sleep(0.5)
 
 
-_PNG: str | None = None
+_RESULTS: dict[str, str] = {}
 
 
-def _result_png() -> str:
-    global _PNG
-    if _PNG is None:
-        out = io.BytesIO()
-        Image.new("RGB", (64, 96), (200, 120, 40)).save(out, format="PNG")
-        _PNG = base64.b64encode(out.getvalue()).decode()
-    return _PNG
+def result_image(output_format: str = "png") -> bytes:
+    """The generated image in the format asked for: the same picture, every call."""
+    out = io.BytesIO()
+    Image.new("RGB", (64, 96), (200, 120, 40)).save(out, format=output_format.upper())
+    return out.getvalue()
+
+
+def _result(output_format: str) -> str:
+    if output_format not in _RESULTS:
+        _RESULTS[output_format] = base64.b64encode(result_image(output_format)).decode()
+    return _RESULTS[output_format]
 
 
 def main() -> None:

@@ -19,6 +19,7 @@ from starlette.responses import HTMLResponse, JSONResponse, Response
 #: What the API accepts as `model` (the stand-in does not emulate dall-e-2's own rules).
 MODELS = frozenset({"gpt-image-1", "gpt-image-1-mini", "gpt-image-1.5"})
 IMAGE_TYPES = ("image/jpeg", "image/png", "image/webp")
+OUTPUT_FORMATS = ("png", "jpeg", "webp")
 #: The 5xx answers seen in production: the API's own JSON, and the proxy's (JSON or an HTML page).
 SERVER_ERRORS = ("500", "502-html", "503", "502", "504-html")
 #: retry-after on successive 429s: never our own 10 s, sometimes absent ("none").
@@ -137,6 +138,9 @@ def _refused_form(form: Any) -> Response | None:
         supported = ", ".join(f"'{m}'" for m in sorted(MODELS))
         message = f"Invalid value: '{model}'. Supported values are: {supported}."
         return error(400, message, code="invalid_value", param="model")
+    refused = _refused_output(form)
+    if refused is not None:
+        return refused
     for n, image in enumerate(form.getlist("image[]")):
         kind = getattr(image, "content_type", None)
         if kind not in IMAGE_TYPES:
@@ -157,3 +161,16 @@ class Rotation:
 
     def __call__(self) -> str:
         return self._variants[next(self._next) % len(self._variants)]
+
+
+def _refused_output(form: Any) -> Response | None:
+    """`output_format` png, jpeg or webp; `output_compression` an integer from 0 to 100."""
+    output_format = str(form.get("output_format", "png"))
+    if output_format not in OUTPUT_FORMATS:
+        message = f"Invalid value: '{output_format}'. Supported values are: 'png', 'jpeg', and 'webp'."
+        return error(400, message, code="invalid_value", param="output_format")
+    compression = form.get("output_compression")
+    if compression is not None and not (str(compression).isdigit() and int(str(compression)) <= 100):
+        message = f"Invalid value: '{compression}'. Expected an integer between 0 and 100."
+        return error(400, message, code="invalid_value", param="output_compression")
+    return None

@@ -3,6 +3,7 @@ sends a request the API would refuse fails here too."""
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Iterator
 from typing import Any
 
@@ -39,6 +40,8 @@ def error_of(response: httpx.Response, status: int) -> dict[str, Any]:
         (GOOD, [], "image", "missing_required_parameter"),
         ({**GOOD, "model": "gpt-imag"}, [("image[]", JPEG)], "model", "invalid_value"),
         (GOOD, [("image[]", ("a.txt", b"hello", "text/plain"))], "image", "unsupported_file_mimetype"),
+        ({**GOOD, "output_format": "gif"}, [("image[]", JPEG)], "output_format", "invalid_value"),
+        ({**GOOD, "output_compression": "101"}, [("image[]", JPEG)], "output_compression", "invalid_value"),
     ],
 )
 def test_a_request_the_api_refuses_is_refused(
@@ -66,3 +69,15 @@ def test_a_good_request_gets_an_image_and_the_rate_limit_headers(api: httpx.Clie
     assert response.status_code == 200
     assert response.json()["data"][0]["b64_json"]
     assert int(response.headers["x-ratelimit-remaining-requests"]) >= 0
+
+
+@pytest.mark.parametrize(
+    ("output_format", "magic"), [("png", b"\x89PNG"), ("jpeg", b"\xff\xd8"), ("webp", b"RIFF")]
+)
+def test_the_image_comes_in_the_output_format_asked_for(
+    api: httpx.Client, output_format: str, magic: bytes
+) -> None:
+    data = {**GOOD, "output_format": output_format, "output_compression": "90"}
+    response = api.post("/images/edits", data=data, files=[("image[]", JPEG)])
+    assert response.json()["output_format"] == output_format
+    assert base64.b64decode(response.json()["data"][0]["b64_json"]).startswith(magic)

@@ -20,14 +20,8 @@ class LocalCompositeProvider:
     def edit(self, images: list[bytes], prompt: str) -> bytes:
         if MODERATION_TRIGGER in prompt:
             raise ModerationBlocked("local provider: prompt carries the moderation test marker")
-        tiles = [_tile(decode_image(data)) for data in images]
+        tiles = [decode_image(data, max_side=TILE) for data in images]
         canvas = Image.new("RGB", (TILE * len(tiles), TILE), "white")
         for i, tile in enumerate(tiles):
             canvas.paste(tile, (i * TILE + (TILE - tile.width) // 2, (TILE - tile.height) // 2))
         return to_jpeg(canvas, max_side=TILE * len(tiles))
-
-
-def _tile(img: Image.Image) -> Image.Image:
-    img = img.copy()
-    img.thumbnail((TILE, TILE))
-    return img

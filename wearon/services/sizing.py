@@ -77,5 +77,6 @@ class SizeEstimator:
         return recommend(measure_views(views, height_cm), chart, weight_kg)
 
     def _decode(self, data: bytes) -> Image.Image:
-        # The detector shrinks the photo to its input side anyway; a JPEG can be decoded at that scale.
-        return decode_image(data, draft_side=self._detector.max_side)
+        # Decoded straight to the detector's input side (a JPEG at a reduced scale), within the
+        # per-image memory budget and the process's decode slots (wearon.images.budget).
+        return decode_image(data, max_side=self._detector.max_side)
