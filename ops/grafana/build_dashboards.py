@@ -308,8 +308,11 @@ def pipeline() -> dict[str, Any]:
             ],
         ),
         timeseries(
-            "Stuck sessions swept (per hour)",
-            [target("sum(increase(wearon_stuck_sessions_swept_total[1h]))", "swept")],
+            "Stuck sessions swept and skipped (per hour)",
+            [
+                target("sum(increase(wearon_stuck_sessions_swept_total[1h]))", "swept"),
+                target("sum(increase(wearon_stuck_sessions_skipped_total[1h]))", "skipped: refund refused"),
+            ],
         ),
         row("Credits"),
         timeseries(
