@@ -21,7 +21,7 @@ def main() -> int:
         signal.signal(sig, lambda *_: stop.set())
     start_http_server(settings.bridge_metrics_port)
     depths.start(stop)
-    logger.info("bridge started")
+    logger.bind(bridge_id=settings.bridge_id).info("bridge started")
     bridge.run(stop)
     logger.info("bridge stopped")
     return 0
