@@ -45,7 +45,7 @@ sys.path.insert(0, str(ROOT))
 from tests.helpers.asgi import free_port, serve  # noqa: E402
 from tests.helpers.images import image_app  # noqa: E402
 from tests.helpers.processes import die_with_parent  # noqa: E402
-from tests.standins.openai import API_KEY  # noqa: E402
+from tests.standins.openai import API_KEY, max_in_window  # noqa: E402
 from tests.standins.supabase import SERVICE_ROLE_KEY  # noqa: E402
 from wearon import keys  # noqa: E402
 
@@ -270,16 +270,6 @@ def pipeline_pids(s: Stack) -> list[int]:
 
 def standin_stats(s: Stack) -> dict[str, Any]:
     return dict(httpx.get(f"{s.standin_url}/_standin/stats", timeout=30).json())
-
-
-def max_in_window(times: list[float], window: float = 60.0) -> int:
-    times = sorted(times)
-    best, lo = 0, 0
-    for hi, t in enumerate(times):
-        while t - times[lo] >= window:
-            lo += 1
-        best = max(best, hi - lo + 1)
-    return best
 
 
 def pct(values: list[float], q: float) -> float:

@@ -82,6 +82,7 @@ class OpenAIStandIn:
     images_received: list[int] = field(default_factory=list)
     sent: list[Sent] = field(default_factory=list)
     output_formats: list[str] = field(default_factory=list)  # the output_format of every call
+    clients: list[str] = field(default_factory=list)  # the address every call came from
     #: `[standin:held]` calls answer once this is set.
     release: threading.Event = field(default_factory=threading.Event)
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -98,9 +99,9 @@ class OpenAIStandIn:
         )
 
     @contextmanager
-    def served(self) -> Iterator[Self]:
-        """This stand-in over real HTTP on a free loopback port, `base_url` pointing at it."""
-        with serve(self.app) as url:
+    def served(self, host: str = "127.0.0.1") -> Iterator[Self]:
+        """This stand-in over real HTTP on a free port of loopback (or `host`), `base_url` pointing at it."""
+        with serve(self.app, host=host) as url:
             self.base_url = url + "/v1"
             yield self
 
@@ -114,7 +115,8 @@ class OpenAIStandIn:
 
     async def stats(self, _: Request) -> Response:
         """For benchmarks in another process: every call's arrival time and prompt."""
-        return JSONResponse({"calls": self.calls, "prompts": self.prompts, "latencies": self.latencies})
+        calls = {"calls": self.calls, "prompts": self.prompts, "clients": self.clients}
+        return JSONResponse(calls | {"latencies": self.latencies})
 
     async def edits(self, request: Request) -> Response:
         form = await request.form(max_files=16, max_part_size=16 * 1024 * 1024)
@@ -122,14 +124,18 @@ class OpenAIStandIn:
         answer = answers.refused_request(form, self.api_key, request.headers.get("authorization"))
         if answer is None:
             images, output_format = len(form.getlist("image[]")), str(form.get("output_format", "png"))
-            answer = await self._scripted(prompt, str(form.get("model")), images, output_format)
+            client = request.client.host if request.client else ""
+            answer = await self._scripted(prompt, str(form.get("model")), images, output_format, client)
         with self._lock:
             self.sent.append(Sent(prompt, answer.status_code, dict(answer.headers)))
         return answer
 
-    async def _scripted(self, prompt: str, model: str, images: int, output_format: str) -> Response:
+    async def _scripted(
+        self, prompt: str, model: str, images: int, output_format: str, client: str
+    ) -> Response:
         with self._lock:
             self.calls.append(time.time())
+            self.clients.append(client)
             self.prompts.append(prompt)
             self.seen[prompt] += 1
             nth = self.seen[prompt]
@@ -183,6 +189,17 @@ class OpenAIStandIn:
         return JSONResponse(body, headers=headers)
 
 
+def max_in_window(times: list[float], window: float = 60.0) -> int:
+    """The most calls (arrival times, in seconds) that fell in any sliding `window` seconds."""
+    times = sorted(times)
+    best, lo = 0, 0
+    for hi, t in enumerate(times):
+        while t - times[lo] >= window:
+            lo += 1
+        best = max(best, hi - lo + 1)
+    return best
+
+
 async def _drip() -> AsyncIterator[bytes]:
     while True:
         yield b" "
@@ -210,11 +227,12 @@ def main() -> None:
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--port", type=int, default=8089)
+    parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--latency", type=float, nargs=2, default=(20.0, 40.0), metavar=("LOW", "HIGH"))
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
     standin = OpenAIStandIn(latency_s=tuple(args.latency), seed=args.seed)
-    uvicorn.run(standin.app, host="127.0.0.1", port=args.port, log_level="warning")
+    uvicorn.run(standin.app, host=args.host, port=args.port, log_level="warning")
 
 
 if __name__ == "__main__":
