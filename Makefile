@@ -7,7 +7,7 @@ PRODUCER := tests/producer
 PRODUCER_DEPS := $(PRODUCER)/node_modules/.package-lock.json
 export PYTHONUNBUFFERED := 1
 
-.PHONY: install lock services run demo test lint typecheck check bench bench-sizerec bench-images check-ops smoke-prod clean
+.PHONY: install lock services run demo test lint typecheck check bench bench-cluster bench-sizerec bench-images check-ops smoke-prod clean
 
 install: $(VENV)/.installed
 
@@ -71,6 +71,11 @@ check: lint typecheck test
 
 bench: install services
 	$(PY) bench/pipeline.py
+
+## Two worker hosts (network namespaces, as root) at a provider limit of 600/min for 5 minutes;
+## BENCH_ARGS="--broker rabbitmq" runs it on RabbitMQ (bench/results/cluster.md keeps one table each).
+bench-cluster: install services
+	$(PY) bench/cluster.py $(BENCH_ARGS)
 
 bench-sizerec: install services
 	$(PY) bench/sizerec.py

@@ -9,22 +9,13 @@ import time
 import pytest
 import redis
 
+from tests.standins.openai import max_in_window
 from wearon.adapters.rate_gate import MIN_BUCKET_MS, SEND_JITTER_MS, ProviderRateGate, bucket_plan
 from wearon.errors import InfrastructureError
 
 
 class StopWaiting(Exception):
     pass
-
-
-def max_in_window(times: list[float], window_s: float) -> int:
-    times = sorted(times)
-    best, lo = 0, 0
-    for hi, t in enumerate(times):
-        while t - times[lo] >= window_s:
-            lo += 1
-        best = max(best, hi - lo + 1)
-    return best
 
 
 def test_buckets_keep_every_sliding_minute_within_the_limit() -> None:
