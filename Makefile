@@ -7,7 +7,7 @@ PRODUCER := tests/producer
 PRODUCER_DEPS := $(PRODUCER)/node_modules/.package-lock.json
 export PYTHONUNBUFFERED := 1
 
-.PHONY: install lock services run demo test lint typecheck check bench bench-cluster bench-sizerec bench-images check-ops smoke-prod clean
+.PHONY: install lock services run demo test lint typecheck check test-cluster bench bench-cluster bench-sizerec bench-images check-ops smoke-prod clean
 
 install: $(VENV)/.installed
 
@@ -59,6 +59,10 @@ $(PRODUCER_DEPS): $(PRODUCER)/package-lock.json
 TEST_WORKERS ?= 3
 test: install services $(PRODUCER_DEPS) $(OPS_TOOLS)
 	$(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadgroup
+
+## The multi-host tests alone, for a CI whose `make test` is not root (they need root).
+test-cluster: install services
+	$(PY) -m pytest -q -n 0 tests/cluster
 
 lint: install
 	$(VENV)/bin/ruff check wearon tests bench scripts ops

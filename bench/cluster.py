@@ -98,7 +98,9 @@ def broker_url(broker: str, net: Network, stack: ExitStack) -> str:
 
 def host_env(base: dict[str, str], data_dir: Path, host: Host) -> dict[str, str]:
     """A host's processes write their metrics where only that host's do (scripts/worker empties it)."""
-    return base | {"PROMETHEUS_MULTIPROC_DIR": str(data_dir / f"prometheus-{host.name}")}
+    metrics = data_dir / f"prometheus-{host.name}"
+    metrics.mkdir(exist_ok=True)
+    return base | {"PROMETHEUS_MULTIPROC_DIR": str(metrics)}
 
 
 def start_on(host: Host, name: str, argv: list[str], env: dict[str, str], logs: Path, ready: Ready) -> Proc:
@@ -137,6 +139,7 @@ def cluster(rate_limit: int, broker: str) -> Iterator[Stack]:
 def start_pipeline(net: Network, env: dict[str, str], data_dir: Path, logs: Path) -> dict[str, Proc]:
     """The bridge (and the scheduler) on their host, the workers on theirs; once all are ready."""
     bridge_host = net.host("bridge")
+    env = host_env(env, data_dir, bridge_host)
     bridge_ready = Ready(BRIDGE_READY, metrics_port=int(env["BRIDGE_METRICS_PORT"]))
     procs = {
         "bridge": start_on(

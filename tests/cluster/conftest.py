@@ -10,25 +10,30 @@ where production would run it.
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Iterator
 from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 from tests.conftest import TEST_PG_DSN
-from tests.faults.conftest import FaultStack
+from tests.faults.conftest import NAMESPACE, FaultStack
 from tests.helpers import postgres
 from tests.helpers.asgi import serve
 from tests.helpers.backends import SupabaseBackend
 from tests.helpers.hosts import DataHost, start_data_host
 from tests.helpers.images import image_app
 from tests.helpers.netns import Host, NetnsRefused, Network, network
-from tests.helpers.processes import Proc, Ready, wait_ready
-from tests.skip_policy import NETNS_REFUSED
+from tests.helpers.processes import WORKER_READY, Proc, Ready, wait_ready, wait_until
+from tests.skip_policy import NETNS_NEEDS_ROOT, NETNS_REFUSED
 from tests.standins.openai import OpenAIStandIn
 from tests.standins.supabase import SupabaseStandIn
+
+#: Polls, a second apart, that must all find the cluster idle (wait_quiet).
+QUIET_POLLS = 3
 
 
 class ClusterStack(FaultStack):
@@ -62,6 +67,30 @@ class ClusterStack(FaultStack):
         for host in self.net.hosts.values():
             host.kill()
 
+    def wait_quiet(self, timeout: float = 120.0) -> None:
+        """Wait until nothing is left to do: no generation message queued or waiting for its retry,
+        and no worker still alive working on one or holding a retry (seen so QUIET_POLLS times in
+        a row, as a message moves between those for a moment). A redelivered duplicate is done by
+        then: a test that counts provider calls after this sees its call too."""
+        busy: list[str] = []
+
+        def settled() -> bool:
+            busy.append(self._busy())
+            return all(not seen for seen in busy[-QUIET_POLLS:]) and len(busy) >= QUIET_POLLS
+
+        try:
+            wait_until(settled, timeout, interval=1.0, what="the cluster idle")
+        except AssertionError as exc:
+            raise AssertionError(f"{exc}; last seen busy: {busy[-1]}") from None
+
+    def _busy(self) -> str:
+        """What is still to do ("" when nothing): queued messages, and each live worker's in hand."""
+        queues = {q: self.redis.llen(f"{NAMESPACE}:{q}") for q in ("generation", "generation.DQ")}
+        live = [p for p in self.procs if p.popen.poll() is None and p.ready and p.ready.line == WORKER_READY]
+        in_hand = {p.name: _messages_in_hand(p) for p in live}
+        found = {name: n for name, n in {**queues, **in_hand}.items() if n}
+        return ", ".join(f"{name}: {n:g}" for name, n in found.items())
+
     def host_calls(self, host: Host) -> list[str]:
         """The prompts of the provider calls that came from `host`."""
         pairs = zip(self.standin.prompts, self.standin.clients, strict=True)
@@ -76,6 +105,15 @@ class ClusterStack(FaultStack):
             if record.get("message") == "generation completed"
             and record.get("session_id") == task["session_id"]
         )
+
+
+def _messages_in_hand(worker: Proc) -> float:
+    """Messages a worker is processing or holds until their retry is due (its Prometheus gauges)."""
+    assert worker.ready is not None and worker.ready.metrics_port is not None
+    url = f"http://{worker.ready.metrics_host}:{worker.ready.metrics_port}/metrics"
+    text = httpx.get(url, timeout=10).text
+    gauges = ("dramatiq_messages_inprogress{", "dramatiq_delayed_messages_inprogress{")
+    return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines() if line.startswith(gauges))
 
 
 def records(proc: Proc) -> list[dict[str, Any]]:
@@ -94,6 +132,8 @@ def records(proc: Proc) -> list[dict[str, Any]]:
 @pytest.fixture
 def cluster(tmp_path: Path) -> Iterator[ClusterStack]:
     """Empty tables, a data host, the stand-ins on the gateway; worker and bridge hosts are the test's."""
+    if os.geteuid() != 0:
+        pytest.skip(NETNS_NEEDS_ROOT)
     postgres.build_test_database()
     with ExitStack() as stack:
         try:

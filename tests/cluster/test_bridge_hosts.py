@@ -40,6 +40,7 @@ def test_a_dead_bridge_hosts_tasks_are_redriven_by_its_restart_never_by_the_othe
     # and when A's host comes back under its name, its bridge re-drives them, each once
     restarted_a = started(cluster.bridge_on(cluster.net.host("bridge-a")))
     cluster.wait_terminal(lost, timeout=60)
+    cluster.wait_quiet()
     assert [cluster.status(t) for t in lost] == ["completed"] * 3
     assert [cluster.calls(t) for t in lost] == [1, 1, 1]
     assert cluster.redis.llen(in_flight) == 0
