@@ -129,6 +129,8 @@ def cluster(rate_limit: int, broker: str) -> Iterator[Stack]:
         env |= {"REDIS_URL": data.redis_url, "BROKER_URL": broker_url(broker, net, stack)}
         # The bridge is named after its host, as in production.
         env |= {"DOWNLOAD_ALLOWED_HOSTS": net.gateway, "BRIDGE_ID": ""}
+        # INFO: the lines that say a bridge or a worker is ready for work (a few lines per task).
+        env |= {"LOG_LEVEL": "INFO"}
         procs = start_pipeline(net, env, data_dir, logs)
         wait_until(lambda: _answers(f"{standin_url}/_standin/stats"), 60, what="openai stand-in")
         yield Stack(
