@@ -27,7 +27,6 @@ from contextlib import ExitStack, contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
-import httpx
 import redis
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -55,6 +54,7 @@ from tests.helpers.processes import (  # noqa: E402
     Proc,
     Ready,
     TcpProxy,
+    answers,
     python_env,
     wait_ready,
     wait_until,
@@ -132,7 +132,7 @@ def cluster(rate_limit: int, broker: str) -> Iterator[Stack]:
         # INFO: the lines that say a bridge or a worker is ready for work (a few lines per task).
         env |= {"LOG_LEVEL": "INFO"}
         procs = start_pipeline(net, env, data_dir, logs)
-        wait_until(lambda: _answers(f"{standin_url}/_standin/stats"), 60, what="openai stand-in")
+        wait_until(lambda: answers(standin_port, "/_standin/stats", net.gateway), 60, what="openai stand-in")
         yield Stack(
             data_dir, standin_url, images_url, {n: p.popen for n, p in procs.items()}, _redis(data.redis_url)
         )
@@ -160,13 +160,6 @@ def start_pipeline(net: Network, env: dict[str, str], data_dir: Path, logs: Path
         if proc.ready is not None:
             wait_ready(proc, timeout=180)
     return procs
-
-
-def _answers(url: str) -> bool:
-    try:
-        return httpx.get(url, timeout=2).status_code == 200
-    except httpx.HTTPError:
-        return False
 
 
 def _redis(url: str) -> redis.Redis:

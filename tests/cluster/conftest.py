@@ -9,7 +9,6 @@ where production would run it.
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Iterator
 from contextlib import ExitStack
@@ -101,7 +100,7 @@ class ClusterStack(FaultStack):
         return sum(
             1
             for proc in self.procs
-            for record in records(proc)
+            for record in proc.records()
             if record.get("message") == "generation completed"
             and record.get("session_id") == task["session_id"]
         )
@@ -114,19 +113,6 @@ def _messages_in_hand(worker: Proc) -> float:
     text = httpx.get(url, timeout=10).text
     gauges = ("dramatiq_messages_inprogress{", "dramatiq_delayed_messages_inprogress{")
     return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines() if line.startswith(gauges))
-
-
-def records(proc: Proc) -> list[dict[str, Any]]:
-    """Every JSON line `proc` wrote."""
-    found = []
-    for line in proc.output().splitlines():
-        try:
-            record = json.loads(line)
-        except ValueError:
-            continue
-        if isinstance(record, dict):
-            found.append(record)
-    return found
 
 
 @pytest.fixture

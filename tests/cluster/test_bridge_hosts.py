@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from tests.cluster.conftest import ClusterStack, records, started
+from tests.cluster.conftest import ClusterStack, started
 from tests.helpers.processes import Proc
 from wearon import keys
 from wearon.domain.task import Channel
@@ -14,7 +14,7 @@ REDRIVEN = "re-drove {} tasks left in flight by a previous run"
 
 
 def bridge_id(proc: Proc) -> Any:
-    started_line = next(r for r in records(proc) if r.get("message") == "bridge started")
+    started_line = next(r for r in proc.records() if r.get("message") == "bridge started")
     return started_line.get("extra", {}).get("bridge_id")
 
 
