@@ -11,7 +11,8 @@ import pytest
 
 from tests.cluster.conftest import ClusterStack, started
 from tests.helpers import postgres
-from tests.helpers.processes import wait_until
+from tests.helpers.netns import Host
+from tests.helpers.processes import Proc, wait_until
 from wearon.domain.task import Channel
 
 #: Longer than Dramatiq's heartbeat timeout (15 s): the other host takes the cut host for dead.
@@ -24,6 +25,13 @@ CUT_S = 30
 KNOWN_DOUBLE_CALLS = (
     "a host cut off from Redis past the heartbeat timeout: some tasks reach the provider twice"
 )
+
+
+def two_worker_hosts(cluster: ClusterStack, threads: int) -> list[tuple[Host, Proc]]:
+    """A bridge host and two worker hosts, every process ready for work."""
+    started(cluster.bridge_on(cluster.net.host("bridge-a")))
+    hosts = [cluster.net.host(name) for name in ("worker-a", "worker-b")]
+    return [(host, started(cluster.worker_on(host, threads))) for host in hosts]
 
 
 def push_work(cluster: ClusterStack, label: str, ok: int, refused: int) -> list[dict[str, Any]]:
@@ -49,10 +57,7 @@ def test_a_worker_host_that_disappears_has_its_messages_redelivered_to_the_other
     cluster: ClusterStack,
 ) -> None:
     cluster.standin.latency_s = (4.0, 4.0)
-    started(cluster.bridge_on(cluster.net.host("bridge-a")))
-    doomed, survivor = cluster.net.host("worker-a"), cluster.net.host("worker-b")
-    started(cluster.worker_on(doomed, threads=3))
-    started(cluster.worker_on(survivor, threads=3))
+    (doomed, _), (survivor, _) = two_worker_hosts(cluster, threads=3)
     tasks = push_work(cluster, "host loss", ok=10, refused=2)
     # Given generations in the provider from the doomed host
     wait_until(lambda: len(cluster.host_calls(doomed)) >= 2, 60, what="calls from the doomed host")
@@ -73,10 +78,7 @@ def test_a_worker_host_cut_off_from_redis_for_30_s_calls_the_provider_once_per_t
     cluster: ClusterStack,
 ) -> None:
     cluster.standin.latency_s = (5.0, 5.0)
-    started(cluster.bridge_on(cluster.net.host("bridge-a")))
-    cut, other = cluster.net.host("worker-a"), cluster.net.host("worker-b")
-    cut_worker = started(cluster.worker_on(cut, threads=2))
-    started(cluster.worker_on(other, threads=2))
+    (cut, cut_worker), _ = two_worker_hosts(cluster, threads=2)
     tasks = push_work(cluster, "redis cut", ok=8, refused=2)
     # Given generations in the provider from the host about to be cut off
     wait_until(lambda: cluster.host_calls(cut), 60, what="calls from the host to cut off")
