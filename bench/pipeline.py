@@ -305,6 +305,8 @@ class Load:
     cpu_s: float
     wall_s: float
     peak_rss_mb: float
+    #: The machine's 5-minute load average when the push ended: a busy machine slows every row.
+    load_avg: float
 
 
 def drive(s: Stack, minutes: float, push_per_minute: float, settle_s: float = 180) -> Load:
@@ -323,11 +325,12 @@ def drive(s: Stack, minutes: float, push_per_minute: float, settle_s: float = 18
             peak_rss = max(peak_rss, rss_mb(pipeline_pids(s)))
         time.sleep(max(0.0, started + (n + 1) / rate - time.time()))
     push_end = time.time()
+    load_avg = os.getloadavg()[1]
     rows = wait_terminal(s, total, timeout=settle_s)
     wall = time.time() - started
     cpu = cpu_seconds(pipeline_pids(s)) - cpu0
     peak_rss = max(peak_rss, rss_mb(pipeline_pids(s)))
-    return Load(started, push_end, total, rows, standin_stats(s), cpu, wall, peak_rss)
+    return Load(started, push_end, total, rows, standin_stats(s), cpu, wall, peak_rss, load_avg)
 
 
 def outcome_rows(load: Load, minutes: float, push_per_minute: float, limit: int) -> list[Row]:
@@ -360,6 +363,11 @@ def outcome_rows(load: Load, minutes: float, push_per_minute: float, limit: int)
             "queue -> completed p50 / p95",
             f"{pct(total_s, 0.5):.1f} s / {pct(total_s, 0.95):.1f} s",
             "p95 < 45 s",
+        ),
+        (
+            "machine load average (5 min) as the push ended",
+            f"{load.load_avg:.1f} on {os.cpu_count()} cores",
+            "",
         ),
     ]
 

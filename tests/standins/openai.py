@@ -59,6 +59,18 @@ class Sent:
 
 
 @dataclass(frozen=True)
+class Call:
+    """A request the API accepted: what it asked for, from where, and when it arrived."""
+
+    prompt: str
+    model: str
+    images: int
+    output_format: str
+    client: str
+    arrived: float
+
+
+@dataclass(frozen=True)
 class Fault:
     name: str
     nth: int  # this prompt's call number, from 1
@@ -119,35 +131,44 @@ class OpenAIStandIn:
         return JSONResponse(calls | {"latencies": self.latencies})
 
     async def edits(self, request: Request) -> Response:
+        # When the request arrived, not when its body was read: a busy stand-in must not bunch
+        # arrivals up in its record (the benches count them in sliding minutes).
+        arrived = time.time()
         form = await request.form(max_files=16, max_part_size=16 * 1024 * 1024)
         prompt = str(form.get("prompt", ""))
         answer = answers.refused_request(form, self.api_key, request.headers.get("authorization"))
         if answer is None:
-            images, output_format = len(form.getlist("image[]")), str(form.get("output_format", "png"))
             client = request.client.host if request.client else ""
-            answer = await self._scripted(prompt, str(form.get("model")), images, output_format, client)
+            answer = await self._scripted(
+                Call(
+                    prompt,
+                    str(form.get("model")),
+                    len(form.getlist("image[]")),
+                    str(form.get("output_format", "png")),
+                    client,
+                    arrived,
+                )
+            )
         with self._lock:
             self.sent.append(Sent(prompt, answer.status_code, dict(answer.headers)))
         return answer
 
-    async def _scripted(
-        self, prompt: str, model: str, images: int, output_format: str, client: str
-    ) -> Response:
+    async def _scripted(self, call: Call) -> Response:
         with self._lock:
-            self.calls.append(time.time())
-            self.clients.append(client)
-            self.prompts.append(prompt)
-            self.seen[prompt] += 1
-            nth = self.seen[prompt]
-            self.images_received.append(images)
-            self.output_formats.append(output_format)
+            self.calls.append(call.arrived)
+            self.clients.append(call.client)
+            self.prompts.append(call.prompt)
+            self.seen[call.prompt] += 1
+            nth = self.seen[call.prompt]
+            self.images_received.append(call.images)
+            self.output_formats.append(call.output_format)
             delay = self._random.uniform(*self.latency_s)
             self.latencies.append(delay)
-        match = FAULT.search(prompt)
+        match = FAULT.search(call.prompt)
         if match is None:
-            return await self._image(delay, output_format)
+            return await self._image(delay, call.output_format)
         options = dict(option.split("=", 1) for option in match.group(2).split(";") if option)
-        return await self._respond(Fault(match.group(1), nth, options), model, delay, output_format)
+        return await self._respond(Fault(match.group(1), nth, options), call.model, delay, call.output_format)
 
     async def _respond(self, fault: Fault, model: str, delay: float, output_format: str) -> Response:
         if fault.first_or("hang") or fault.first_or("timeout-always"):
