@@ -90,6 +90,13 @@ API_HEALTH_OK = Gauge(
     "1 while /health answers ok (model loaded, Redis up), 0 while degraded.",
     multiprocess_mode="liveall",
 )
+API_HEALTH_CHECK_OK = Gauge(
+    "wearon_api_health_check_ok",
+    "Each part of /health, by check (model: the pose model is loaded; redis: Redis answers): 1 ok, "
+    "0 failing; so that ApiHealthDegraded can name the part that fails.",
+    ["check"],
+    multiprocess_mode="liveall",
+)
 
 
 def record_outcome(

@@ -32,6 +32,7 @@ from wearon.settings import Settings
 ROOT = Path(__file__).resolve().parents[2]
 SERVICE_PASSWORD = "0123456789abcdef0123456789abcdef"
 APP_PASSWORD = "fedcba9876543210fedcba9876543210"
+EXPORTER_PASSWORD = "00112233445566778899aabbccddeeff"
 
 
 @dataclass
@@ -65,6 +66,7 @@ def stack_redis(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StackRedis
     argv += ["--dir", tmp, "--save", "", "--appendonly", "no"]
     env = {"PATH": "/usr/bin:/bin", "TMPDIR": str(tmp)}
     env |= {"REDIS_PASSWORD": SERVICE_PASSWORD, "REDIS_APP_PASSWORD": APP_PASSWORD}
+    env |= {"REDIS_EXPORTER_PASSWORD": EXPORTER_PASSWORD}
     with (tmp / "redis.log").open("wb") as log:
         process = subprocess.Popen(argv, env=env, stdout=log, stderr=subprocess.STDOUT)
     server = StackRedis(plain, tls, tmp / "tls/ca.crt")
@@ -101,6 +103,31 @@ def test_the_producer_can_push_onto_the_task_list_and_do_nothing_else(stack_redi
         with pytest.raises(redis.exceptions.NoPermissionError):
             attempt()
             pytest.fail(f"the producer could {what}")
+
+
+def test_the_exporter_reads_info_and_no_key(stack_redis: StackRedis) -> None:
+    # Given redis-exporter's user on the plain port, as docker-compose.prod.yml connects it,
+    exporter = redis.Redis.from_url(stack_redis.url("wearon-exporter", EXPORTER_PASSWORD, tls=False))
+    # then it reads what RedisMemoryHigh and RedisEvictingKeys need, and its per-scrape diagnostics,
+    assert {"used_memory", "maxmemory", "evicted_keys"} <= exporter.info("all").keys()
+    exporter.slowlog_get()
+    exporter.slowlog_len()
+    exporter.execute_command("LATENCY", "LATEST")
+    exporter.client_setname("redis_exporter")
+    # and nothing else: no key, no configuration, no write.
+    refused = {
+        "read the task list": lambda: exporter.lrange(keys.TASKS, 0, -1),
+        "read a key": lambda: exporter.get("wearon:ratelimit:openai"),
+        "KEYS": lambda: exporter.keys("*"),
+        "CONFIG": lambda: exporter.config_get("maxmemory-policy"),
+        "CONFIG SET": lambda: exporter.config_set("maxmemory-policy", "allkeys-lru"),
+        "FLUSHALL": exporter.flushall,
+        "LPUSH": lambda: exporter.lpush(keys.TASKS, b"x"),
+    }
+    for what, attempt in refused.items():
+        with pytest.raises(redis.exceptions.NoPermissionError):
+            attempt()
+            pytest.fail(f"the exporter could {what}")
 
 
 def test_nobody_gets_in_without_a_user_or_without_tls(stack_redis: StackRedis) -> None:
