@@ -70,6 +70,11 @@ DEFERRED_REFUNDS_GIVEN_UP = Counter(
     "operator must refund them; by the failure reason of the last refusal.",
     ["reason"],
 )
+DEFERRED_REFUND_OLDEST_SECONDS = Gauge(
+    "wearon_deferred_refund_oldest_seconds",
+    "How long the longest-owed deferred refund has been owed (0: none), from its message's timestamp; "
+    "set by the bridge's queue-depth reporter.",
+)
 HTTP_REQUESTS = Counter(
     "wearon_http_requests_total", "API requests, by route, method and status.", ["route", "method", "status"]
 )

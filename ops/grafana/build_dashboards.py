@@ -384,6 +384,14 @@ def pipeline() -> dict[str, Any]:
             "takes them; given up after STUCK_SESSION_AFTER_S, for the stuck-session sweep.",
         ),
         timeseries(
+            "Longest-owed deferred refund",
+            [target("max(wearon_deferred_refund_oldest_seconds)", "owed for")],
+            unit="s",
+            threshold=600,
+            description="From its message's timestamp, also while a worker tries it; "
+            "DeferredRefundsPending fires above 10 minutes.",
+        ),
+        timeseries(
             "Misconfiguration errors per hour, by call and code",
             [
                 target(

@@ -16,6 +16,7 @@ import dramatiq
 import httpx
 import pytest
 import redis
+from prometheus_client import REGISTRY
 
 from tests.faults.conftest import FaultStack, started
 from tests.faults.conftest import standin as standin
@@ -25,6 +26,7 @@ from tests.helpers.processes import wait_until
 from tests.standins.openai import OpenAIStandIn
 from wearon import keys
 from wearon.bootstrap import build_messaging, redis_client, secrets_of
+from wearon.bridge.depths import DepthReporter
 from wearon.domain.task import Channel
 from wearon.http import create_app
 from wearon.settings import Settings
@@ -163,6 +165,24 @@ def test_a_rediss_url_works_through_our_settings_and_its_password_is_scrubbed(
     finally:
         broker.close()
         dramatiq.set_broker(previous)  # build_messaging sets the global one
+
+
+def test_the_bridge_reads_the_queue_depths_and_the_owed_refunds_as_the_service_user(
+    stack_redis: StackRedis,
+) -> None:
+    # Given the bridge's depth reporter on the service user, over TLS (a command the ACL does not
+    # grant raises NoPermissionError here; the reporter's own loop would only log it at debug),
+    settings = Settings(redis_url=stack_redis.service_url, dramatiq_namespace="dramatiq")
+    previous = dramatiq.get_broker()
+    broker = build_messaging(settings).broker
+    try:
+        reporter = DepthReporter(redis_client(settings), broker, bridge_id="acl")
+        # then it reads every depth, and the owed refunds' age.
+        assert {"tasks", "dramatiq:refunds", "dramatiq_delayed:refunds"} <= reporter.report().keys()
+        assert REGISTRY.get_sample_value("wearon_deferred_refund_oldest_seconds") == 0
+    finally:
+        broker.close()
+        dramatiq.set_broker(previous)
 
 
 def test_the_api_health_reaches_redis_over_tls(stack_redis: StackRedis) -> None:
