@@ -1,7 +1,7 @@
 """`make bench-cluster`: the pipeline across hosts, each a network namespace on this machine
 (tests/helpers/netns.py; run as root).
 
-  data        Redis and the Supabase stand-in (PostgreSQL database `wearon_bench` behind it)
+  data        Redis and the Supabase stand-in (PostgreSQL database `wearon_bench_cluster` behind it)
   bridge      the bridge and the scheduler
   worker-a/b  scripts/worker, 2 processes x 128 threads each
   gateway     this process: the OpenAI stand-in (its own process), the image server; with
@@ -31,6 +31,8 @@ import redis
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+# A database of its own, so that `make bench` at the same time does not drop it (read on import).
+os.environ.setdefault("BENCH_DATABASE", "wearon_bench_cluster")
 
 from bench.pipeline import (  # noqa: E402
     DATABASE,
