@@ -50,6 +50,7 @@ from wearon.actors.broker import (
     pipelined,
     should_retry,
 )
+from wearon.actors.middleware.error_ids import ErrorIds
 from wearon.actors.middleware.log_context import LogContext
 from wearon.actors.middleware.refund import RefundOnFinalFailure
 from wearon.adapters.blobs.local import LocalBlobStore, load_or_create_key
@@ -258,6 +259,7 @@ def _middleware(settings: Settings) -> list[Middleware]:
         CurrentMessage(),
         DurableRetries(max_retries=MAX_RETRIES, retry_when=should_retry),
         PeriodiqMiddleware(skip_delay=30),
+        ErrorIds(),
         LogContext(configure_worker_logging),
     ]
 

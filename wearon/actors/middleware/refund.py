@@ -20,7 +20,8 @@ from dramatiq.middleware import TimeLimitExceeded
 from loguru import logger
 
 from wearon import metrics
-from wearon.actors.middleware import TASK_OF, task_of
+from wearon.actors.middleware import ERROR_ID_OPTION, TASK_OF, task_of
+from wearon.domain.error_id import with_error_id
 from wearon.domain.failure import FailureReason
 from wearon.domain.policy import failure_reason
 from wearon.domain.task import Channel
@@ -59,8 +60,10 @@ class RefundOnFinalFailure(dramatiq.Middleware):
         if task is None:
             return
         reason = FailureReason(message.options.get(REASON_OPTION, FailureReason.INTERNAL_ERROR))
+        # The id of an unexpected error (ErrorIds), for support to find its traceback.
+        shown = with_error_id(reason.user_message, message.options.get(ERROR_ID_OPTION))
         try:
-            refunded = self._store().fail_and_refund(task.channel, task.session_id, reason.user_message)
+            refunded = self._store().fail_and_refund(task.channel, task.session_id, shown)
         except WearOnError as exc:
             # Durable in the broker, tried again until the store takes it (the database is back, or
             # its misconfiguration fixed), within a bound; the stuck-session sweep is the net under it.
