@@ -12,6 +12,7 @@ from uuid import UUID
 from PIL import Image
 
 from wearon.domain.session import ClaimOutcome, SweepResult
+from wearon.domain.session_report import SessionReport
 from wearon.domain.sizing import View
 from wearon.domain.task import Channel
 
@@ -93,4 +94,12 @@ class BodyDetector(Protocol):
     async def detect_views(self, image: Image.Image) -> list[View]:
         """The photo and its mirror image, each a BodyScan or the reason it shows no body; raises
         BodyNotDetected when the photo as a whole cannot be measured (too small)."""
+        ...
+
+
+class SessionInspector(Protocol):
+    """Reads one session for an operator (`wearon-admin session show`); writes nothing."""
+
+    def inspect(self, session_id: UUID) -> SessionReport | None:
+        """The session of either channel with this id, or None."""
         ...
