@@ -15,6 +15,8 @@ import os
 from collections.abc import Callable
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
+from datetime import timedelta
+from functools import partial
 from typing import Any
 from uuid import UUID
 
@@ -22,6 +24,7 @@ import dramatiq
 import redis
 import redis.asyncio
 from dramatiq.brokers.rabbitmq import RabbitmqBroker
+from dramatiq.brokers.redis import RedisBroker
 from dramatiq.errors import BrokerConnectionError
 from dramatiq.middleware import (
     AgeLimit,
@@ -50,17 +53,22 @@ from wearon.actors.broker import (
     pipelined,
     should_retry,
 )
+from wearon.actors.middleware import task_of
+from wearon.actors.middleware.dead_letter_errors import DeadLetterErrors
 from wearon.actors.middleware.error_ids import ErrorIds
 from wearon.actors.middleware.log_context import LogContext
 from wearon.actors.middleware.refund import RefundOnFinalFailure
 from wearon.adapters.blobs.local import LocalBlobStore, load_or_create_key
+from wearon.adapters.dead_letters.bridge import BridgeDeadLetters
+from wearon.adapters.dead_letters.dramatiq import DramatiqDeadLetters
 from wearon.adapters.download import SafeDownloader
 from wearon.adapters.local_provider import LocalCompositeProvider
 from wearon.adapters.openai_images import OpenAIImageProvider
 from wearon.adapters.rate_gate import ProviderRateGate
 from wearon.adapters.store.sqlite import SqliteSessionStore
 from wearon.bridge.bridge import Bridge
-from wearon.bridge.depths import DepthReporter
+from wearon.bridge.depths import DRAMATIQ_QUEUES, DepthReporter
+from wearon.bridge.retention import DeadLetterRetention
 from wearon.domain.failure import FailureReason
 from wearon.domain.task import Channel, GenerationTask
 from wearon.log import Redactor, configure_logging
@@ -83,12 +91,13 @@ API_REDIS_TIMEOUT_S = 0.1
 # --- the worker's services ---------------------------------------------------------------------
 
 
-def redis_client(settings: Settings) -> redis.Redis:
-    """One pool per process. A thread that finds every connection busy waits for one (up to the
-    timeout): redis-py's default pool raises MaxConnectionsError past 100, which a worker with more
-    threads than that reached on the rate limiter."""
+def redis_client(settings: Settings, url: str | None = None) -> redis.Redis:
+    """One pool per process (on REDIS_URL, or on `url`: the broker's). A thread that finds every
+    connection busy waits for one (up to the timeout): redis-py's default pool raises
+    MaxConnectionsError past 100, which a worker with more threads than that reached on the rate
+    limiter."""
     pool = redis.BlockingConnectionPool.from_url(
-        settings.redis_url,
+        url or settings.redis_url,
         max_connections=REDIS_MAX_CONNECTIONS,
         timeout=REDIS_TIMEOUT_S,
         socket_timeout=REDIS_TIMEOUT_S,
@@ -231,6 +240,9 @@ def build_messaging(settings: Settings) -> Messaging:
 
     # Last in the stack; added once the refund actor it hands deferred refunds to exists.
     broker.add_middleware(RefundOnFinalFailure(lambda: runtime.services().store, defer_refund))
+    if isinstance(broker, RedisBroker):
+        errors = dramatiq_dead_letters(broker)
+        broker.add_middleware(DeadLetterErrors(errors.record_error, Redactor(secrets_of(settings))))
     actors = Actors(
         generate=_declare(broker, generation.generate, generation.OPTIONS),
         refund_session=refund_session,
@@ -273,7 +285,23 @@ def _broker(settings: Settings, middleware: list[Middleware]) -> dramatiq.Broker
         namespace=settings.dramatiq_namespace,
         heartbeat_timeout=HEARTBEAT_TIMEOUT_MS,
         maintenance_chance=MAINTENANCE_CHANCE,
+        dead_message_ttl=_retention(settings) // timedelta(milliseconds=1),
         middleware=middleware,
+    )
+
+
+def _retention(settings: Settings) -> timedelta:
+    return timedelta(days=settings.dead_letter_retention_days)
+
+
+def dramatiq_dead_letters(broker: RedisBroker) -> DramatiqDeadLetters:
+    """Dramatiq's dead letters on its Redis broker, readable and replayable onto it."""
+    return DramatiqDeadLetters(
+        broker.client,
+        broker.namespace,
+        DRAMATIQ_QUEUES,
+        task_of=partial(task_of, broker),
+        enqueue=lambda message: enqueue_until_sent(broker, message),
     )
 
 
@@ -301,6 +329,20 @@ def build_bridge(settings: Settings) -> tuple[Bridge, DepthReporter]:
         broker_errors=(BrokerConnectionError,),
     )
     return bridge, DepthReporter(client, messaging.broker, bridge_id=settings.bridge_id)
+
+
+def build_retention(settings: Settings) -> DeadLetterRetention:
+    """The bridge process's pruning of dead letters past the retention, and their oldest age."""
+    dramatiq_store = None
+    if not settings.effective_broker_url.startswith(("amqp://", "amqps://")):
+        broker_redis = redis_client(settings, settings.effective_broker_url)
+        dramatiq_store = DramatiqDeadLetters(broker_redis, settings.dramatiq_namespace, DRAMATIQ_QUEUES)
+    return DeadLetterRetention(
+        BridgeDeadLetters(redis_client(settings)),
+        dramatiq_store,
+        queues=DRAMATIQ_QUEUES,
+        retention=_retention(settings),
+    )
 
 
 # --- the size API -------------------------------------------------------------------------------
