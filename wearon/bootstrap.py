@@ -1,7 +1,8 @@
 """Wiring: the one place that turns settings into objects.
 
 Every entry point reads the settings once and hands them here: the worker and the scheduler
-(`wearon.worker.setup`), the bridge (`wearon.bridge.__main__`) and the API (its lifespan). Nothing
+(`wearon.worker.setup`), the bridge (`wearon.bridge.__main__`), the API (its lifespan) and the
+operator's tool (`wearon.admin`). Nothing
 is built when a module is imported.
 
 Supabase when SUPABASE_URL is set, else the embedded backend (SQLite + local files);
@@ -59,21 +60,31 @@ from wearon.actors.middleware.error_ids import ErrorIds
 from wearon.actors.middleware.log_context import LogContext
 from wearon.actors.middleware.refund import RefundOnFinalFailure
 from wearon.adapters.blobs.local import LocalBlobStore, load_or_create_key
-from wearon.adapters.dead_letters.bridge import BridgeDeadLetters
+from wearon.adapters.dead_letters.bridge import BridgeDeadLetters, raw_payload
 from wearon.adapters.dead_letters.dramatiq import DramatiqDeadLetters
 from wearon.adapters.download import SafeDownloader
+from wearon.adapters.intake import IntakeSwitch
 from wearon.adapters.local_provider import LocalCompositeProvider
 from wearon.adapters.openai_images import OpenAIImageProvider
+from wearon.adapters.queue_stats import QueueStats
 from wearon.adapters.rate_gate import ProviderRateGate
 from wearon.adapters.store.sqlite import SqliteSessionStore
 from wearon.bridge.bridge import Bridge
 from wearon.bridge.depths import DRAMATIQ_QUEUES, DepthReporter
 from wearon.bridge.retention import DeadLetterRetention
 from wearon.domain.failure import FailureReason
-from wearon.domain.task import Channel, GenerationTask
+from wearon.domain.task import Channel, GenerationTask, parse_task
 from wearon.log import Redactor, configure_logging
-from wearon.ports import BlobStore, BodyDetector, ImageFetcher, ImageProvider, SessionStore
+from wearon.ports import (
+    BlobStore,
+    BodyDetector,
+    DeadLetters,
+    ImageFetcher,
+    ImageProvider,
+    OperatorStore,
+)
 from wearon.services import Services, checks
+from wearon.services.dead_letters import DeadLetterService
 from wearon.services.generation import GenerationService
 from wearon.services.sizing import SizeEstimator
 from wearon.settings import Settings
@@ -120,7 +131,7 @@ def build_services(settings: Settings) -> Services:
     return Services(settings=settings, redis=client, store=store, blobs=blobs, generation=generation_service)
 
 
-def build_storage(settings: Settings) -> tuple[SessionStore, BlobStore]:
+def build_storage(settings: Settings) -> tuple[OperatorStore, BlobStore]:
     if settings.uses_supabase:
         return _supabase_storage(settings)
     return SqliteSessionStore(settings.local_data_dir / "wearon.sqlite3"), build_local_blobs(settings)
@@ -134,7 +145,7 @@ def build_local_blobs(settings: Settings) -> LocalBlobStore:
     return LocalBlobStore(data / "files", settings.public_base_url, key)
 
 
-def _supabase_storage(settings: Settings) -> tuple[SessionStore, BlobStore]:
+def _supabase_storage(settings: Settings) -> tuple[OperatorStore, BlobStore]:
     from wearon.adapters.blobs.supabase import SupabaseBlobStore
     from wearon.adapters.store.supabase import SupabaseSessionStore
     from wearon.adapters.supabase_client import create_supabase_client
@@ -342,6 +353,41 @@ def build_retention(settings: Settings) -> DeadLetterRetention:
         dramatiq_store,
         queues=DRAMATIQ_QUEUES,
         retention=_retention(settings),
+    )
+
+
+# --- the operator's tool (wearon-admin) ----------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Admin:
+    store: OperatorStore
+    dead_letters: DeadLetterService
+    queues: QueueStats
+    intake: IntakeSwitch
+
+
+def build_admin(settings: Settings) -> Admin:
+    """What `wearon-admin` works on: the session store, both dead-letter stores (Dramatiq's on its
+    Redis broker only), the queues and the intake switch. The actors are declared, so a replayed
+    message goes to its queue and a generation's session can be read from it."""
+    broker = build_messaging(settings).broker
+    client = redis_client(settings)
+    store, _ = build_storage(settings)
+    redis_broker = broker if isinstance(broker, RedisBroker) else None
+    stores: list[DeadLetters] = [BridgeDeadLetters(client)]
+    if redis_broker is not None:
+        stores.append(dramatiq_dead_letters(redis_broker))
+    return Admin(
+        store=store,
+        dead_letters=DeadLetterService(stores, store, lambda letter: parse_task(raw_payload(letter))),
+        queues=QueueStats(
+            client,
+            redis_broker.client if redis_broker else None,
+            settings.dramatiq_namespace,
+            DRAMATIQ_QUEUES,
+        ),
+        intake=IntakeSwitch(client),
     )
 
 

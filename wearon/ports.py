@@ -11,6 +11,7 @@ from uuid import UUID
 
 from PIL import Image
 
+from wearon.domain.dead_letter import DeadLetter, DeadLetterStore
 from wearon.domain.session import ClaimOutcome, SweepResult
 from wearon.domain.session_report import SessionReport
 from wearon.domain.sizing import View
@@ -102,4 +103,24 @@ class SessionInspector(Protocol):
 
     def inspect(self, session_id: UUID) -> SessionReport | None:
         """The session of either channel with this id, or None."""
+        ...
+
+
+class OperatorStore(SessionStore, SessionInspector, Protocol):
+    """Both: what `wearon-admin` works on (each store adapter is one)."""
+
+
+class DeadLetters(Protocol):
+    """One store of dead letters: the bridge's list, or Dramatiq's (wearon.adapters.dead_letters)."""
+
+    store: DeadLetterStore
+
+    def letters(self) -> list[DeadLetter]:
+        """Oldest first."""
+        ...
+
+    def remove(self, letter: DeadLetter) -> bool: ...
+
+    def requeue(self, letter: DeadLetter) -> bool:
+        """Back where it came from, and out of the dead letters; False if it was gone."""
         ...
