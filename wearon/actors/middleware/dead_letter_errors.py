@@ -43,8 +43,10 @@ class DeadLetterErrors(dramatiq.Middleware):
 
     def before_nack(self, broker: dramatiq.Broker, message: Any) -> None:
         error = self._redact(message.options.get(LAST_ERROR_OPTION, "unknown"))
+        # The Redis broker files a dead message under this id, not the message id.
+        dead_id = message.options.get("redis_message_id", message.message_id)
         try:
-            self._record(message.message_id, error, message.options.get(ERROR_ID_OPTION))
+            self._record(dead_id, error, message.options.get(ERROR_ID_OPTION))
         except RedisError as exc:
             # The message still dies and is kept; only the reason beside it is lost (it is logged).
             logger.warning("could not record why message {} died ({}): {}", message.message_id, exc, error)
