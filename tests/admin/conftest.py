@@ -88,14 +88,16 @@ class Failures:
     internal: dict[str, Any]
 
 
-def bridge_for(client: redis.Redis, backend: Backend, broker: dramatiq.Broker) -> Bridge:
+def bridge_for(
+    client: redis.Redis, backend: Backend, broker: dramatiq.Broker, kind: type[Bridge] = Bridge
+) -> Bridge:
     def enqueue(task: GenerationTask) -> None:
         broker.get_actor("generate").send(task.model_dump(mode="json"))
 
     def refund(channel: Channel, session_id: UUID, reason: Any) -> bool:
         return backend.inner.store.fail_and_refund(channel, session_id, reason.user_message)
 
-    return Bridge(client, enqueue=enqueue, refund=refund, bridge_id="admin-test")
+    return kind(client, enqueue=enqueue, refund=refund, bridge_id="admin-test")
 
 
 @pytest.fixture
