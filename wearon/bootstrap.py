@@ -246,8 +246,11 @@ def build_messaging(settings: Settings) -> Messaging:
     dramatiq.set_broker(broker)
     refund_session = _declare(broker, refunds.refund_session, refunds.OPTIONS)
 
-    def defer_refund(channel: Channel, session_id: UUID, reason: FailureReason) -> None:
-        enqueue_until_sent(broker, refund_session.message(channel.value, str(session_id), reason.value))
+    def defer_refund(channel: Channel, session_id: UUID, reason: FailureReason, error_id: str | None) -> None:
+        # The error id only when there is one: the others stay readable by the previous release's
+        # refund actor during a deploy.
+        args = (channel.value, str(session_id), reason.value, *([error_id] if error_id else []))
+        enqueue_until_sent(broker, refund_session.message(*args))
 
     # Last in the stack; added once the refund actor it hands deferred refunds to exists.
     broker.add_middleware(RefundOnFinalFailure(lambda: runtime.services().store, defer_refund))

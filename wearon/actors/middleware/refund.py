@@ -31,7 +31,8 @@ from wearon.ports import SessionStore
 #: Message option carrying the last failure's reason from the attempt to the nack.
 REASON_OPTION = "wearon_failure"
 
-DeferRefund = Callable[[Channel, UUID, FailureReason], None]
+#: (channel, session, why, the internal error's id or None)
+DeferRefund = Callable[[Channel, UUID, FailureReason, str | None], None]
 
 
 class RefundOnFinalFailure(dramatiq.Middleware):
@@ -61,7 +62,8 @@ class RefundOnFinalFailure(dramatiq.Middleware):
             return
         reason = FailureReason(message.options.get(REASON_OPTION, FailureReason.INTERNAL_ERROR))
         # The id of an unexpected error (ErrorIds), for support to find its traceback.
-        shown = with_error_id(reason.user_message, message.options.get(ERROR_ID_OPTION))
+        error_id = message.options.get(ERROR_ID_OPTION)
+        shown = with_error_id(reason.user_message, error_id)
         try:
             refunded = self._store().fail_and_refund(task.channel, task.session_id, shown)
         except WearOnError as exc:
@@ -72,7 +74,7 @@ class RefundOnFinalFailure(dramatiq.Middleware):
                 "generation failed ({}); refund deferred, the store refused it ({}): {}", reason, refused, exc
             )
             metrics.REFUNDS_DEFERRED.labels(reason=refused.value).inc()
-            self._defer(task.channel, task.session_id, reason)
+            self._defer(task.channel, task.session_id, reason, error_id)
             return
         if refunded:
             metrics.record_outcome(task.channel, reason)
