@@ -60,7 +60,7 @@ def test_the_oldest_dramatiq_dead_letter_is_published_and_its_old_error_record_p
     # Given a dead message 3 days old, and an error record past the retention
     two = NOW - timedelta(days=3)
     redis_client.zadd(f"{TEST_NAMESPACE}:generation.XQ", {"m-1": two.timestamp() * 1000})
-    old = {"error": "old", "error_id": None, "at": (NOW - timedelta(days=31)).isoformat()}
+    old = {"id": "m-0", "error": "old", "error_id": None, "at": (NOW - timedelta(days=31)).isoformat()}
     redis_client.hset(keys.DRAMATIQ_DEAD_ERRORS, "m-0", json.dumps(old))
     # When the retention runs
     ages = retention(redis_client).run_once(now=NOW)

@@ -1,6 +1,7 @@
 """What `wearon-admin queues` shows, read from Redis: every list a task passes through, its depth
 and the age of its oldest entry, what each bridge holds in flight, and Dramatiq's queues (waiting,
-in flight in workers, delayed retries, dead)."""
+in flight in workers, delayed retries, dead). Only with commands the services' Redis user is
+granted (ops/redis/users.acl): KEYS and LRANGE, not SCAN and LINDEX."""
 
 from __future__ import annotations
 
@@ -24,7 +25,7 @@ class QueueStats:
 
     def report(self) -> dict[str, Any]:
         return {
-            "intake_paused": bool(self._redis.exists(keys.INTAKE_PAUSED)),
+            "intake_paused": self._redis.get(keys.INTAKE_PAUSED) is not None,
             "tasks": {"depth": self._redis.llen(keys.TASKS), "oldest_age_s": self._oldest_task_age()},
             "in_flight_per_bridge": self._bridges(),
             "bridge_dead_letters": self._redis.llen(keys.DEAD_LETTERS),
@@ -33,21 +34,21 @@ class QueueStats:
 
     def _oldest_task_age(self) -> float | None:
         """From the oldest task's created_at (the app's LPUSH); None if empty or unreadable."""
-        oldest: bytes | None = self._redis.lindex(keys.TASKS, -1)  # type: ignore[assignment]
+        oldest: list[bytes] = self._redis.lrange(keys.TASKS, -1, -1)  # type: ignore[assignment]
         try:
-            return _age(datetime.fromisoformat(json.loads(oldest or b"")["created_at"]))
+            return _age(datetime.fromisoformat(json.loads(oldest[0] if oldest else b"")["created_at"]))
         except (ValueError, KeyError, TypeError):
             return None
 
     def _bridges(self) -> dict[str, int]:
         prefix = keys.bridge_processing("")
-        found = self._redis.scan_iter(match=prefix + "*")
+        found: list[bytes] = self._redis.keys(prefix + "*")  # type: ignore[assignment]
         return {key.decode().removeprefix(prefix): int(self._redis.llen(key)) for key in found}
 
     def _dramatiq(self, queue: str) -> dict[str, Any]:
         assert self._broker is not None
         name = f"{self._ns}:{queue}"
-        acks = self._broker.scan_iter(match=f"{self._ns}:__acks__.*.{queue}")
+        acks: list[bytes] = self._broker.keys(f"{self._ns}:__acks__.*.{queue}")  # type: ignore[assignment]
         return {
             "waiting": self._broker.llen(name),
             "oldest_age_s": self._oldest_message_age(name),
@@ -59,8 +60,8 @@ class QueueStats:
     def _oldest_message_age(self, name: str) -> float | None:
         """Dramatiq pushes on the right and takes from the left: the first is the oldest."""
         assert self._broker is not None
-        first: bytes | None = self._broker.lindex(name, 0)  # type: ignore[assignment]
-        raw: bytes | None = self._broker.hget(f"{name}.msgs", first) if first else None  # type: ignore[assignment]
+        first: list[bytes] = self._broker.lrange(name, 0, 0)  # type: ignore[assignment]
+        raw: bytes | None = self._broker.hget(f"{name}.msgs", first[0]) if first else None  # type: ignore[assignment]
         if raw is None:
             return None
         return _age(datetime.fromtimestamp(json.loads(raw)["message_timestamp"] / 1000, UTC))

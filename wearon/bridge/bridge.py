@@ -87,7 +87,8 @@ class Bridge:
 
     def paused(self) -> bool:
         """An operator paused intake: tasks wait on the list, untouched, until it is resumed."""
-        paused = bool(self._redis.exists(keys.INTAKE_PAUSED))
+        # GET, not EXISTS: the services' Redis user may send only the commands users.acl grants.
+        paused = self._redis.get(keys.INTAKE_PAUSED) is not None
         if paused != self._was_paused:
             logger.warning("intake paused by an operator" if paused else "intake resumed")
             self._was_paused = paused

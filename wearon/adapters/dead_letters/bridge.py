@@ -45,17 +45,22 @@ class BridgeDeadLetters:
         return bool(self._replay(keys=[keys.DEAD_LETTERS, keys.TASKS], args=[_record_of(letter), raw]))
 
     def oldest(self) -> datetime | None:
-        record: bytes | None = self._redis.lindex(keys.DEAD_LETTERS, -1)  # type: ignore[assignment]
+        record = self._last()
         return _letter(record).at if record is not None else None
 
     def prune(self, before: datetime) -> int:
         """Drop the records older than `before`, oldest first (the list is in time order)."""
         pruned = 0
-        while (record := self._redis.lindex(keys.DEAD_LETTERS, -1)) is not None:
-            if _letter(record).at >= before:  # type: ignore[arg-type]
+        while (record := self._last()) is not None:
+            if _letter(record).at >= before:
                 break
             pruned += int(self._redis.lrem(keys.DEAD_LETTERS, -1, record))  # type: ignore[arg-type]
         return pruned
+
+    def _last(self) -> bytes | None:
+        """The oldest record (LRANGE: the services' Redis user is not granted LINDEX)."""
+        found: list[bytes] = self._redis.lrange(keys.DEAD_LETTERS, -1, -1)  # type: ignore[assignment]
+        return found[0] if found else None
 
 
 def raw_payload(letter: DeadLetter) -> bytes:

@@ -80,11 +80,11 @@ class DramatiqDeadLetters:
         return self.remove(letter)
 
     def oldest(self, queue: str) -> datetime | None:
-        first = self._redis.zrange(self._xq(queue), 0, 0, withscores=True)
+        first = self._redis.zrangebyscore(self._xq(queue), "-inf", "+inf", start=0, num=1, withscores=True)
         return _at(float(first[0][1])) if first else None
 
     def record_error(self, message_id: str, error: str, error_id: str | None) -> None:
-        record = {"error": error, "error_id": error_id, "at": datetime.now(UTC).isoformat()}
+        record = {"id": message_id, "error": error, "error_id": error_id, "at": datetime.now(UTC).isoformat()}
         self._redis.hset(keys.DRAMATIQ_DEAD_ERRORS, message_id, json.dumps(record))
 
     def prune(self, before: datetime) -> int:
@@ -94,7 +94,7 @@ class DramatiqDeadLetters:
 
     def _letters_of(self, queue: str) -> list[DeadLetter]:
         xq = self._xq(queue)
-        ids_at: list[tuple[bytes, float]] = self._redis.zrange(xq, 0, -1, withscores=True)  # type: ignore[assignment]
+        ids_at: list[tuple[bytes, float]] = self._redis.zrangebyscore(xq, "-inf", "+inf", withscores=True)  # type: ignore[assignment]
         if not ids_at:
             return []
         messages: list[bytes | None] = self._redis.hmget(xq + ".msgs", [mid for mid, _ in ids_at])  # type: ignore[assignment]
@@ -122,8 +122,10 @@ class DramatiqDeadLetters:
         )
 
     def _errors(self) -> dict[str, dict[str, Any]]:
-        found: dict[bytes, bytes] = self._redis.hgetall(keys.DRAMATIQ_DEAD_ERRORS)  # type: ignore[assignment]
-        return {mid.decode(): json.loads(record) for mid, record in found.items()}
+        # HVALS (each record names its message): the services' Redis user is not granted HGETALL.
+        found: list[bytes] = self._redis.hvals(keys.DRAMATIQ_DEAD_ERRORS)  # type: ignore[assignment]
+        records = [json.loads(record) for record in found]
+        return {record["id"]: record for record in records}
 
     def _xq(self, queue: str) -> str:
         return f"{self._ns}:{queue}.XQ"
