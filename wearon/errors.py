@@ -18,7 +18,9 @@
     ├── BodyNotDetected        a size-estimate photo does not show a measurable full body
     ├── InvalidSizeChart       a size chart that cannot be used (overlapping, unordered, too long)
     ├── BlobPathRejected       a storage path that could leave its folder (a caller's bug)
-    └── LinkRejected           a local /files link that must not be served
+    ├── LinkRejected           a local /files link that must not be served
+    └── OperationRefused       an operator's command that must not run (`wearon-admin`: a replay of
+                               a finished session's payload, an id that names nothing)
 
 What happens next (retry, fail, refund) is decided from these types in one place,
 `wearon.domain.policy`, which also names the failure (`wearon.domain.failure.FailureReason`).
@@ -121,3 +123,7 @@ class LinkRejected(WearOnError):
     def __init__(self, code: str, message: str) -> None:
         super().__init__(message)
         self.code = code
+
+
+class OperationRefused(WearOnError):
+    """An operator's command refused before it changed anything; the message says why."""

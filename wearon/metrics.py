@@ -75,6 +75,12 @@ DEFERRED_REFUND_OLDEST_SECONDS = Gauge(
     "How long the longest-owed deferred refund has been owed (0: none), from its message's timestamp; "
     "set by the bridge's queue-depth reporter.",
 )
+DEAD_LETTER_OLDEST_AGE = Gauge(
+    "wearon_dead_letter_oldest_age_seconds",
+    "Age of the oldest dead letter (0 when there is none), by store: bridge (the bridge's list) or "
+    "dramatiq:<queue>; dead letters are kept DEAD_LETTER_RETENTION_DAYS.",
+    ["store"],
+)
 HTTP_REQUESTS = Counter(
     "wearon_http_requests_total", "API requests, by route, method and status.", ["route", "method", "status"]
 )

@@ -339,6 +339,14 @@ def pipeline() -> dict[str, Any]:
         quantiles("Wait on our provider rate limiter", "wearon_rate_limiter_wait_seconds"),
         row("Queues and bridge"),
         timeseries("Queue depths", [target("sum by (queue) (wearon_queue_depth)", "{{queue}}")]),
+        timeseries(
+            "Oldest dead letter's age, by store",
+            [target("max by (store) (wearon_dead_letter_oldest_age_seconds)", "{{store}}")],
+            unit="s",
+            threshold=86400,
+            description="DeadLettersAging fires past a day; dead letters are deleted after "
+            "DEAD_LETTER_RETENTION_DAYS. `wearon-admin dead list` shows them.",
+        ),
         quantiles("Bridge lag (now - created_at)", "wearon_bridge_lag_seconds"),
         timeseries(
             "Bridge: tasks moved / invalid per minute",
