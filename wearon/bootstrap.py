@@ -66,6 +66,7 @@ from wearon.adapters.download import SafeDownloader
 from wearon.adapters.intake import IntakeSwitch
 from wearon.adapters.local_provider import LocalCompositeProvider
 from wearon.adapters.openai_images import OpenAIImageProvider
+from wearon.adapters.provider_key import check_provider_key
 from wearon.adapters.queue_stats import QueueStats
 from wearon.adapters.rate_gate import ProviderRateGate
 from wearon.adapters.store.sqlite import SqliteSessionStore
@@ -74,6 +75,7 @@ from wearon.bridge.depths import DRAMATIQ_QUEUES, DepthReporter
 from wearon.bridge.retention import DeadLetterRetention
 from wearon.domain.failure import FailureReason
 from wearon.domain.task import Channel, GenerationTask, parse_task
+from wearon.errors import InfrastructureError, Misconfigured
 from wearon.log import Redactor, configure_logging
 from wearon.ports import (
     BlobStore,
@@ -163,6 +165,43 @@ def check_deployment(settings: Settings) -> list[checks.Verdict]:
     else:
         where = f"folder {settings.local_data_dir / 'files'}"
     return checks.deployment(store, blobs, where)
+
+
+def check_everything(settings: Settings) -> list[checks.Verdict]:
+    """`wearon-admin check`: the deployment's checks, then Redis, the broker and the provider key."""
+    verdicts = check_deployment(settings)
+    verdicts.append(checks.judge("redis", lambda: _answers(redis_client(settings), "Redis")))
+    if settings.effective_broker_url != settings.redis_url:
+        verdicts.append(checks.judge("broker", lambda: _broker_answers(settings)))
+    if settings.openai_api_key is not None:
+        key = settings.openai_api_key
+        verdicts.append(checks.judge("provider", lambda: check_provider_key(settings.openai_base_url, key)))
+    return verdicts
+
+
+def _answers(client: redis.Redis, what: str) -> str:
+    try:
+        client.ping()
+    except redis.AuthenticationError:
+        raise Misconfigured(what, "auth", remedy="check the user and password in its URL") from None
+    except redis.RedisError as exc:
+        raise InfrastructureError(f"{what} unreachable ({type(exc).__name__})") from None
+    return f"{what} answers"
+
+
+def _broker_answers(settings: Settings) -> str:
+    url = settings.effective_broker_url
+    if not url.startswith(("amqp://", "amqps://")):
+        return _answers(redis.Redis.from_url(url, socket_timeout=REDIS_TIMEOUT_S), "the broker's Redis")
+    import pika  # RabbitMQ's client, as Dramatiq's broker uses it
+
+    try:
+        pika.BlockingConnection(pika.URLParameters(url)).close()
+    except pika.exceptions.ProbableAuthenticationError:
+        raise Misconfigured("RabbitMQ", "auth", remedy="check the user and password in BROKER_URL") from None
+    except pika.exceptions.AMQPError as exc:
+        raise InfrastructureError(f"RabbitMQ unreachable ({type(exc).__name__})") from None
+    return "RabbitMQ answers"
 
 
 def exit_if_misconfigured(process: str, settings: Settings) -> None:

@@ -1,4 +1,5 @@
-"""A stand-in for OpenAI's `POST /v1/images/edits`, because the real API cannot be reached here.
+"""A stand-in for OpenAI's `POST /v1/images/edits` (and `GET /v1/models`, the key check), because
+the real API cannot be reached here.
 
 It speaks the real wire format: multipart in (model, prompt, n, image[] files, Bearer key), and
 `{"created": ..., "data": [{"b64_json": ...}]}` out, in the output_format asked for (png by
@@ -93,6 +94,7 @@ class OpenAIStandIn:
         self.app = Starlette(
             routes=[
                 Route("/v1/images/edits", self.edits, methods=["POST"]),
+                Route("/v1/models", self.models, methods=["GET"]),
                 Route("/_standin/stats", self.stats, methods=["GET"]),
             ]
         )
@@ -115,6 +117,14 @@ class OpenAIStandIn:
     async def stats(self, _: Request) -> Response:
         """For benchmarks in another process: every call's arrival time and prompt."""
         return JSONResponse({"calls": self.calls, "prompts": self.prompts, "latencies": self.latencies})
+
+    async def models(self, request: Request) -> Response:
+        """The model list, after the same key check as an edit (an operator's key check reads it)."""
+        refused = answers.refused_key(self.api_key, request.headers.get("authorization"))
+        if refused is not None:
+            return refused
+        listed = [{"id": model, "object": "model", "owned_by": "system"} for model in sorted(answers.MODELS)]
+        return JSONResponse({"object": "list", "data": listed})
 
     async def edits(self, request: Request) -> Response:
         form = await request.form(max_files=16, max_part_size=16 * 1024 * 1024)

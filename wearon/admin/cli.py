@@ -6,6 +6,7 @@ from typing import Any
 
 import click
 
+from wearon.admin.check import check
 from wearon.admin.dead import dead
 from wearon.admin.queues import intake, queues
 from wearon.admin.session import session
@@ -29,8 +30,7 @@ cli.add_command(dead)
 cli.add_command(session)
 cli.add_command(queues)
 cli.add_command(intake)
-# `check` (the start-up contract, bucket, Redis, broker and provider key checks, one line each)
-# is added here, over the lead's contract-check module: cli.add_command(check).
+cli.add_command(check)
 
 
 def main() -> None:

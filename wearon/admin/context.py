@@ -12,7 +12,7 @@ import click
 
 from wearon.bootstrap import Admin, build_admin, secrets_of
 from wearon.log import configure_logging
-from wearon.settings import load_settings
+from wearon.settings import Settings, load_settings
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -22,14 +22,24 @@ yes_option = click.option("--yes", is_flag=True, help="Do it without asking.")
 
 def admin() -> Admin:
     """The wired objects, built on the first command that needs them."""
-    ctx = click.get_current_context()
-    root = ctx.find_root()
+    root = click.get_current_context().find_root()
     if root.obj is None:
-        settings = load_settings()
-        # Log lines (ours and the libraries') go to stderr, scrubbed: stdout stays the answer.
-        configure_logging("admin", level="WARNING", secrets=secrets_of(settings), stream=sys.stderr)
-        root.obj = build_admin(settings)
+        root.obj = build_admin(settings())
     return root.obj  # type: ignore[no-any-return]
+
+
+def settings() -> Settings:
+    """The settings, read once per invocation, with logging set up for a command line."""
+    root = click.get_current_context().find_root()
+    if root.meta.get(_SETTINGS) is None:
+        loaded = load_settings()
+        # Log lines (ours and the libraries') go to stderr, scrubbed: stdout stays the answer.
+        configure_logging("admin", level="WARNING", secrets=secrets_of(loaded), stream=sys.stderr)
+        root.meta[_SETTINGS] = loaded
+    return root.meta[_SETTINGS]  # type: ignore[no-any-return]
+
+
+_SETTINGS = "wearon.settings"
 
 
 def emit(data: Any, as_json: bool, text: Callable[[Any], str]) -> None:
