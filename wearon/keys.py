@@ -8,6 +8,8 @@ TASKS = "wearon:tasks:generation"
 DEAD_LETTERS = "wearon:tasks:dead"
 #: Shared by every worker process: the provider's requests-per-minute budget.
 PROVIDER_RATE_LIMIT = "wearon:ratelimit:openai"
+#: Held (a few seconds, renewed) by the one bridge that reports the shared queue depths.
+QUEUE_DEPTHS_LEASE = "wearon:lease:queue-depths"
 
 
 def bridge_processing(bridge_id: str) -> str:
