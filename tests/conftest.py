@@ -21,6 +21,7 @@ import sys
 import time
 from collections.abc import Iterator
 
+import pika
 import pytest
 import redis
 
@@ -99,7 +100,15 @@ def _session_slot() -> int:
     os.environ.setdefault("DRAMATIQ_NAMESPACE", TEST_NAMESPACE)
     if ON_RABBITMQ:
         os.environ["BROKER_URL"] = _broker_url(slot)
+        _check_vhost(os.environ["BROKER_URL"])
     return slot
+
+
+def _check_vhost(url: str) -> None:
+    try:
+        pika.BlockingConnection(pika.URLParameters(url)).close()
+    except pika.exceptions.AMQPError as exc:
+        raise RuntimeError(f"RabbitMQ refused {url}: as root, run scripts/ensure-services.sh") from exc
 
 
 def _broker_url(slot: int) -> str:
