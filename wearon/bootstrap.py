@@ -11,6 +11,7 @@ RabbitMQ when the broker URL is amqp(s)://, else Dramatiq's Redis broker.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
@@ -32,6 +33,7 @@ from dramatiq.middleware import (
     TimeLimit,
 )
 from dramatiq.middleware.prometheus import Prometheus
+from loguru import logger
 from periodiq import PeriodiqMiddleware
 from redis.backoff import NoBackoff
 from redis.retry import Retry
@@ -62,7 +64,7 @@ from wearon.domain.failure import FailureReason
 from wearon.domain.task import Channel, GenerationTask
 from wearon.log import Redactor, configure_logging
 from wearon.ports import BlobStore, BodyDetector, ImageFetcher, ImageProvider, SessionStore
-from wearon.services import Services
+from wearon.services import Services, checks
 from wearon.services.generation import GenerationService
 from wearon.services.sizing import SizeEstimator
 from wearon.settings import Settings
@@ -130,6 +132,29 @@ def _supabase_storage(settings: Settings) -> tuple[SessionStore, BlobStore]:
     assert settings.supabase_service_role_key is not None  # enforced by Settings
     client = create_supabase_client(settings.supabase_url, settings.supabase_service_role_key)
     return SupabaseSessionStore(client), SupabaseBlobStore(client, settings.supabase_bucket)
+
+
+def check_deployment(settings: Settings) -> list[checks.Verdict]:
+    """The database contract and the results' storage, as this deployment's settings reach them."""
+    store, blobs = build_storage(settings)
+    if settings.uses_supabase:
+        where = f"bucket {settings.supabase_bucket!r}"
+    else:
+        where = f"folder {settings.local_data_dir / 'files'}"
+    return checks.deployment(store, blobs, where)
+
+
+def exit_if_misconfigured(process: str, settings: Settings) -> None:
+    """At a process's start: exit (EX_CONFIG) with one line naming what is wrong, before taking
+    any task. A dependency that does not answer is an outage: logged, and waited out as at run time."""
+    verdicts = check_deployment(settings)
+    for verdict in verdicts:
+        if not verdict.reached:
+            logger.warning("{} start-up check: {}; starting anyway", process, verdict.line)
+    wrong = checks.misconfigured(verdicts)
+    if wrong is not None:
+        logger.error("{} cannot start: {}", process, wrong)
+        raise SystemExit(os.EX_CONFIG)
 
 
 def build_provider(settings: Settings, client: redis.Redis) -> ImageProvider:

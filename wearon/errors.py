@@ -40,13 +40,15 @@ class Misconfigured(ConfigError):
     deployment (grants, functions, the app's refund_credits, the bucket, the key) must be fixed.
 
     Told apart from an outage at the adapter edge (`wearon.adapters.supabase_errors`); `call` and
-    `code` (a SQLSTATE, a PostgREST or Storage code, or an HTTP status) say what refused.
+    `code` (a SQLSTATE, a PostgREST or Storage code, or an HTTP status) say what refused, and
+    `remedy`, where the edge knows it, what an operator should change.
     """
 
-    def __init__(self, call: str, code: str, detail: str = "") -> None:
+    def __init__(self, call: str, code: str, detail: str = "", remedy: str = "") -> None:
         super().__init__(f"{call} refused ({code}){': ' + detail if detail else ''}; a misconfiguration")
         self.call = call
         self.code = code
+        self.remedy = remedy
 
 
 class InvalidTask(WearOnError):

@@ -49,6 +49,11 @@ class SessionStore(Protocol):
         refund is refused is left open and counted as skipped, never blocking the others."""
         ...
 
+    def contract_gaps(self) -> list[str]:
+        """What the database lacks for the worker to run (a function, a grant, a column), one
+        line each; empty when nothing. Raises Misconfigured when the question itself is refused."""
+        ...
+
 
 class BlobStore(Protocol):
     """Where generated images go, and how a user is given a time-limited link to one."""
@@ -58,6 +63,10 @@ class BlobStore(Protocol):
     def exists(self, path: str) -> bool: ...
 
     def signed_url(self, path: str, ttl_s: int) -> str: ...
+
+    def check(self) -> None:
+        """Raises Misconfigured when results could not be stored (no bucket, a refused key)."""
+        ...
 
 
 class ImageProvider(Protocol):

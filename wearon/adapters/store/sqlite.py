@@ -121,6 +121,10 @@ class SqliteSessionStore:
 
     # --- what the Next.js API does, and what tests and the demo inspect -------------------------
 
+    def contract_gaps(self) -> list[str]:
+        """Here the worker's tables are the database: it created them, it lacks nothing."""
+        return []
+
     def open_session(self, channel: Channel, session_id: UUID | str, owner: str, prompt: str) -> bool:
         """Spend one credit and open a queued session; False when the balance is empty."""
         table, owner_col, credits = _TABLES[channel]

@@ -19,7 +19,7 @@ from wearon.domain.session import ClaimOutcome, SweepResult
 from wearon.domain.task import Channel
 from wearon.errors import InfrastructureError, Misconfigured
 
-T = TypeVar("T", bool, int, str, dict[str, Any])
+T = TypeVar("T", bool, int, str, dict[str, Any], list[Any])
 
 
 class SupabaseSessionStore:
@@ -51,6 +51,9 @@ class SupabaseSessionStore:
         if type(refunded) is not int or type(skipped) is not int:
             raise counted(Misconfigured("wearon_sweep_stuck", "wrong_type", f"returned {sorted(data)}"))
         return SweepResult(refunded=refunded, skipped=skipped)
+
+    def contract_gaps(self) -> list[str]:
+        return [str(gap) for gap in self._rpc("wearon_contract_gaps", list, {})]
 
     def _call(self, function: str, returns: type[T], channel: Channel, session_id: UUID, **args: str) -> T:
         params = {"p_channel": channel.value, "p_session_id": str(session_id), **args}
