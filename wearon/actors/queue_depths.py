@@ -14,7 +14,10 @@ from dramatiq.brokers.rabbitmq import RabbitmqBroker
 from dramatiq.brokers.redis import RedisBroker
 from pika.exceptions import AMQPError
 
-QUEUES = ("generation", "maintenance", "refunds")
+from wearon.actors import generation, maintenance, refunds
+
+#: Every queue our actors are declared on.
+QUEUES = (generation.QUEUE, maintenance.QUEUE, refunds.QUEUE)
 
 
 def broker_depths(broker: dramatiq.Broker) -> dict[str, int]:
