@@ -13,6 +13,8 @@ DRAMATIQ_DEAD_ERRORS = "wearon:dramatiq:dead-errors"
 INTAKE_PAUSED = "wearon:intake:paused"
 #: Shared by every worker process: the provider's requests-per-minute budget.
 PROVIDER_RATE_LIMIT = "wearon:ratelimit:openai"
+#: Held (a few seconds, renewed) by the one bridge that reports the shared queue depths.
+QUEUE_DEPTHS_LEASE = "wearon:lease:queue-depths"
 
 
 def bridge_processing(bridge_id: str) -> str:

@@ -106,6 +106,18 @@ def per_minute(title: str, counter: str, by: str, selector: str = "", **extra: A
     return timeseries(title, [target(expr, f"{{{{{by}}}}}")], unit="short", **extra)
 
 
+def queue_depths() -> Panel:
+    """Each queue once with N bridges: a shared queue is reported by the bridge holding the lease
+    (max, not sum, over a handover's overlap); each bridge's own in-flight list is summed."""
+    return timeseries(
+        "Queue depths",
+        [
+            target('max by (queue) (wearon_queue_depth{queue!="processing"})', "{{queue}}"),
+            target('sum(wearon_queue_depth{queue="processing"})', "processing (every bridge)"),
+        ],
+    )
+
+
 def logs(title: str, expr: str) -> Panel:
     return {
         "type": "logs",
@@ -241,7 +253,7 @@ def overview() -> dict[str, Any]:
             height=5,
         ),
         timeseries("Scrape targets up, by job", [target("sum by (job) (up)", "{{job}}")]),
-        timeseries("Queue depths", [target("sum by (queue) (wearon_queue_depth)", "{{queue}}")]),
+        queue_depths(),
         row("Host (node-exporter)"),
         timeseries(
             "CPU utilisation",
@@ -338,7 +350,7 @@ def pipeline() -> dict[str, Any]:
         ),
         quantiles("Wait on our provider rate limiter", "wearon_rate_limiter_wait_seconds"),
         row("Queues and bridge"),
-        timeseries("Queue depths", [target("sum by (queue) (wearon_queue_depth)", "{{queue}}")]),
+        queue_depths(),
         timeseries(
             "Oldest dead letter's age, by store",
             [target("max by (store) (wearon_dead_letter_oldest_age_seconds)", "{{store}}")],

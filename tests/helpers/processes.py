@@ -17,6 +17,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -111,12 +112,16 @@ class Proc:
 
     def messages(self) -> list[str]:
         """The `message` of every JSON line written so far."""
+        return [str(record.get("message")) for record in self.records()]
+
+    def records(self) -> list[dict[str, Any]]:
+        """Every JSON line written so far."""
         found = []
         for text in self.output().splitlines():
             with suppress(ValueError):
                 record = json.loads(text)
                 if isinstance(record, dict):
-                    found.append(str(record.get("message")))
+                    found.append(record)
         return found
 
     def is_ready(self) -> bool:
