@@ -59,6 +59,7 @@ from wearon.actors.middleware.dead_letter_errors import DeadLetterErrors
 from wearon.actors.middleware.error_ids import ErrorIds
 from wearon.actors.middleware.log_context import LogContext
 from wearon.actors.middleware.refund import RefundOnFinalFailure
+from wearon.actors.queue_depths import QUEUES as DRAMATIQ_QUEUES
 from wearon.adapters.blobs.local import LocalBlobStore, load_or_create_key
 from wearon.adapters.dead_letters.bridge import BridgeDeadLetters, raw_payload
 from wearon.adapters.dead_letters.dramatiq import DramatiqDeadLetters
@@ -71,7 +72,7 @@ from wearon.adapters.queue_stats import QueueStats
 from wearon.adapters.rate_gate import ProviderRateGate
 from wearon.adapters.store.sqlite import SqliteSessionStore
 from wearon.bridge.bridge import Bridge
-from wearon.bridge.depths import DRAMATIQ_QUEUES, DepthReporter
+from wearon.bridge.depths import DepthReporter
 from wearon.bridge.retention import DeadLetterRetention
 from wearon.domain.failure import FailureReason
 from wearon.domain.task import Channel, GenerationTask, parse_task

@@ -48,13 +48,14 @@ class FaultStack:
         images_url: str,
         backend: SqliteBackend | SupabaseBackend,
         redis_url: str = TEST_REDIS_URL,
+        namespace: str = NAMESPACE,
     ) -> None:
         self.tmp, self.standin, self.images_url, self.backend = tmp, standin, images_url, backend
-        self.redis_url = redis_url
+        self.redis_url, self.namespace = redis_url, namespace
         self.redis = redis.Redis.from_url(redis_url)
         #: Dramatiq's: the Redis database, or this session's RabbitMQ virtual host.
         self.broker_url = TEST_BROKER_URL if ON_RABBITMQ else redis_url
-        self.broker = reader(self.broker_url, NAMESPACE)
+        self.broker = reader(self.broker_url, namespace)
         self.broker.flush_all()  # RabbitMQ: a virtual host may hold an interrupted run's messages
         self.procs: list[Proc] = []
         self.extra_env: dict[str, str] = {}
@@ -67,7 +68,7 @@ class FaultStack:
         settings = {
             "REDIS_URL": self.redis_url,
             "BROKER_URL": self.broker_url,
-            "DRAMATIQ_NAMESPACE": NAMESPACE,
+            "DRAMATIQ_NAMESPACE": self.namespace,
             "OPENAI_API_KEY": API_KEY,
             "OPENAI_BASE_URL": self.standin.base_url,
             "OPENAI_MAX_RETRIES": "1",
@@ -173,7 +174,7 @@ class FaultStack:
             return any(r.get("task_id") == task["task_id"] for r in self._logged("retrying in"))
         return any(
             m["args"][0]["task_id"] == task["task_id"] and m["options"].get(INFRA_FAILURES, 0) >= 1
-            for m in held_messages(self.redis, NAMESPACE, "generation")
+            for m in held_messages(self.redis, self.namespace, "generation")
         )
 
     def dead_lettered(self) -> int:
@@ -184,7 +185,7 @@ class FaultStack:
         RabbitMQ: those the workers said they deferred)."""
         if ON_RABBITMQ:
             return len(self._logged("refund deferred"))
-        return len(held_messages(self.redis, NAMESPACE, "refunds"))
+        return len(held_messages(self.redis, self.namespace, "refunds"))
 
     def _logged(self, text: str) -> list[dict[str, Any]]:
         """The JSON lines of every process whose message contains `text`."""
@@ -192,7 +193,7 @@ class FaultStack:
 
     def heartbeats(self) -> dict[str, float]:
         """Dramatiq's Redis broker: each broker's id -> when it last sent a command (ms since the epoch)."""
-        beats = self.redis.zrange(f"{NAMESPACE}:__heartbeats__", 0, -1, withscores=True)
+        beats = self.redis.zrange(f"{self.namespace}:__heartbeats__", 0, -1, withscores=True)
         return {member.decode(): score for member, score in beats}
 
     def calls(self, task: dict[str, Any]) -> int:

@@ -26,12 +26,13 @@ from tests.helpers.backends import SqliteBackend
 from tests.helpers.processes import wait_until
 from tests.standins.openai import OpenAIStandIn
 from wearon import keys
+from wearon.actors.queue_depths import QUEUES as DRAMATIQ_QUEUES
 from wearon.adapters.dead_letters.dramatiq import DramatiqDeadLetters
 from wearon.admin.cli import cli as cli_root
 from wearon.bootstrap import build_admin, build_messaging, build_retention, redis_client, secrets_of
 from wearon.bridge.bridge import Bridge
 from wearon.bridge.dead_letters import dead_letter
-from wearon.bridge.depths import DRAMATIQ_QUEUES, DepthReporter
+from wearon.bridge.depths import DepthReporter
 from wearon.domain.task import Channel
 from wearon.errors import InvalidTask
 from wearon.http import create_app
@@ -242,9 +243,13 @@ def test_the_real_bridge_and_worker_run_as_the_service_user(
     # Given the bridge and a worker on the in-stack Redis's service user, over TLS, in
     # Dramatiq's production namespace, with the provider rate limiter on (OPENAI_API_KEY set),
     stack = FaultStack(
-        tmp_path, standin, images_url, SqliteBackend(tmp_path / "data"), stack_redis.service_url
+        tmp_path,
+        standin,
+        images_url,
+        SqliteBackend(tmp_path / "data"),
+        stack_redis.service_url,
+        namespace="dramatiq",
     )
-    stack.extra_env["DRAMATIQ_NAMESPACE"] = "dramatiq"
     stack.redis = redis.Redis.from_url(stack_redis.app_url)  # push() is the Next.js API's LPUSH
     service = redis.Redis.from_url(stack_redis.service_url)
     service.delete(keys.TASKS, keys.DEAD_LETTERS)  # what the other tests of this module pushed
