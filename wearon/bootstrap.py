@@ -52,6 +52,7 @@ from wearon.actors.middleware.log_context import LogContext
 from wearon.actors.middleware.refund import RefundOnFinalFailure
 from wearon.adapters.blobs.local import LocalBlobStore, load_or_create_key
 from wearon.adapters.download import SafeDownloader
+from wearon.adapters.kept_results import RedisResultKeeper
 from wearon.adapters.local_provider import LocalCompositeProvider
 from wearon.adapters.openai_images import OpenAIImageProvider
 from wearon.adapters.rate_gate import ProviderRateGate
@@ -103,6 +104,8 @@ def build_services(settings: Settings) -> Services:
         blobs=blobs,
         provider=build_provider(settings, client),
         fetcher=build_fetcher(settings),
+        # Until the stuck-session sweep has failed the session, an attempt may still store it.
+        kept=RedisResultKeeper(client, ttl_s=settings.stuck_session_after_s + settings.task_time_limit_s),
         signed_url_ttl_s=settings.signed_url_ttl_s,
     )
     return Services(settings=settings, redis=client, store=store, blobs=blobs, generation=generation_service)

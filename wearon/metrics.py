@@ -38,6 +38,15 @@ RATE_LIMIT_WAIT_SECONDS = Histogram(
     "Time a task waited on our own provider rate limiter.",
     buckets=(0.001, 0.01, 0.1, 0.5, 1, 5, 10, 30, 60, 120, 300),
 )
+KEPT_RESULTS = Counter(
+    "wearon_kept_results_total",
+    "Generated images kept until stored, by event: kept, reused (a later attempt stored it instead "
+    "of calling the provider again), too_large, keep_failed.",
+    ["event"],
+)
+STORAGE_UPLOAD_RETRIES = Counter(
+    "wearon_storage_upload_retries_total", "Result uploads retried in place after a storage failure."
+)
 BRIDGE_MOVED = Counter("wearon_bridge_tasks_moved_total", "Tasks the bridge handed to Dramatiq.")
 BRIDGE_INVALID = Counter(
     "wearon_bridge_tasks_invalid_total", "Payloads the bridge dead-lettered, by reason.", ["reason"]

@@ -316,6 +316,14 @@ def pipeline() -> dict[str, Any]:
         ),
         row("Credits"),
         timeseries(
+            "Paid images kept until stored, and uploads retried in place (per minute)",
+            [
+                target(f"sum by (event) (rate(wearon_kept_results_total[{RATE}])) * 60", "{{event}}"),
+                target(f"sum(rate(wearon_storage_upload_retries_total[{RATE}])) * 60", "upload retried"),
+            ],
+            description="reused: a retry stored an image already paid for, instead of a second call.",
+        ),
+        timeseries(
             "Credits refunded per hour, by channel",
             [target("sum by (channel) (increase(wearon_credits_refunded_total[1h]))", "{{channel}}")],
         ),
