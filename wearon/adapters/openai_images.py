@@ -3,6 +3,11 @@
 429 → ProviderRateLimited (the caller retries once); 400 `moderation_blocked` → ModerationBlocked;
 5xx and timeouts → back off 2^attempt s here, up to `max_retries`, then ProviderUnavailable;
 anything else, or a body we cannot use → ProviderBadResponse.
+
+Within a generation every call, its timeouts and its back-off are cut to the time the task has
+left (`wearon.task_deadline`): a provider that accepts the connection and sends nothing ends the
+task at its deadline (TaskDeadlineExceeded), not after (1 + max_retries) x the call timeout. (A
+body that trickles in forever is cut by Dramatiq's time limit, which lands between two reads.)
 """
 
 from __future__ import annotations
@@ -16,11 +21,18 @@ import httpx
 from loguru import logger
 from pydantic import SecretStr
 
-from wearon import metrics
-from wearon.errors import ModerationBlocked, ProviderBadResponse, ProviderRateLimited, ProviderUnavailable
+from wearon import metrics, task_deadline
+from wearon.errors import (
+    ModerationBlocked,
+    ProviderBadResponse,
+    ProviderRateLimited,
+    ProviderUnavailable,
+    TaskDeadlineExceeded,
+)
 
 #: The result's format and JPEG quality (the API's default is PNG; its JPEG default, quality 100).
 OUTPUT = {"output_format": "jpeg", "output_compression": "90"}
+CONNECT_TIMEOUT_S = 10.0
 
 
 class OpenAIImageProvider:
@@ -36,13 +48,14 @@ class OpenAIImageProvider:
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self._model = model
+        self._timeout_s = timeout_s
         self._max_retries = max_retries
         self._before_request = before_request
         self._sleep = sleep
         self._client = httpx.Client(
             base_url=base_url.rstrip("/"),
             headers={"Authorization": f"Bearer {api_key.get_secret_value()}"},
-            timeout=httpx.Timeout(timeout_s, connect=10.0),
+            timeout=httpx.Timeout(timeout_s, connect=CONNECT_TIMEOUT_S),
             # One connection per worker thread in flight (calls last 20-40 s). httpx's default cap of
             # 100 made threads past it wait for a connection *after* passing our rate limiter, so calls
             # reached the provider late and bunched up (312 in one minute in the bench).
@@ -61,15 +74,20 @@ class OpenAIImageProvider:
                 if attempt == self._max_retries:
                     raise
                 delay = 2.0**attempt
+                if not task_deadline.allows(delay):
+                    raise TaskDeadlineExceeded(f"no time left to retry the provider ({exc})") from None
                 logger.warning("provider unavailable ({}); retrying in {:.0f} s", exc, delay)
                 self._sleep(delay)
         raise AssertionError("unreachable")  # pragma: no cover
 
     def _attempt(self, images: list[bytes], prompt: str) -> bytes:
         self._before_request()
+        task_deadline.check("the provider call")
         started = time.monotonic()
         try:
-            response = self._client.post("/images/edits", data=self._form(prompt), files=_files(images))
+            response = self._client.post(
+                "/images/edits", data=self._form(prompt), files=_files(images), timeout=self._timeout()
+            )
         except httpx.TimeoutException:
             metrics.PROVIDER_REQUESTS.labels(status="timeout").inc()
             raise ProviderUnavailable("provider timed out") from None
@@ -80,6 +98,10 @@ class OpenAIImageProvider:
             metrics.PROVIDER_SECONDS.observe(time.monotonic() - started)
         metrics.PROVIDER_REQUESTS.labels(status=str(response.status_code)).inc()
         return _interpret(response)
+
+    def _timeout(self) -> httpx.Timeout:
+        """Each phase's timeout, cut to the time the task has left."""
+        return httpx.Timeout(task_deadline.cut(self._timeout_s), connect=task_deadline.cut(CONNECT_TIMEOUT_S))
 
     def _form(self, prompt: str) -> dict[str, str]:
         # JPEG at our quality: stored as it comes (wearon.images.as_stored_jpeg), not decoded and

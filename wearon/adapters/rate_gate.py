@@ -12,7 +12,7 @@ with 429s.)
 
 A task held back here *waits*: raising RateLimitExceeded would spend a Dramatiq retry (the one a
 429 is owed) and could end in a refund for what is only our own throttling. The wait is bounded by
-the actor's time limit.
+the task's deadline (`wearon.task_deadline`).
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from dramatiq.rate_limits import BucketRateLimiter
 from dramatiq.rate_limits.backends import RedisBackend
 from redis import Redis, RedisError
 
-from wearon import keys, metrics
+from wearon import keys, metrics, task_deadline
 from wearon.errors import InfrastructureError
 
 #: A waiter wakes up to this far (as a share of one bucket, at random) past the next bucket's start,
@@ -74,7 +74,8 @@ class ProviderRateGate:
         """Block until one request may be sent."""
         started = time.monotonic()
         while not self._try_acquire():
-            self._sleep(self._until_next_bucket_s(waited_s=time.monotonic() - started))
+            task_deadline.check("a provider rate slot")
+            self._sleep(task_deadline.cut(self._until_next_bucket_s(waited_s=time.monotonic() - started)))
         metrics.RATE_LIMIT_WAIT_SECONDS.observe(time.monotonic() - started)
 
     def _until_next_bucket_s(self, waited_s: float) -> float:

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from loguru import logger
 
-from wearon import metrics
+from wearon import metrics, task_deadline
 from wearon.domain.session import ClaimOutcome
 from wearon.domain.task import GenerationTask
 from wearon.errors import ImageRejected, InfrastructureError, ProviderBadResponse, SessionNotFound
@@ -81,6 +81,8 @@ class GenerationService:
                 self.blobs.upload(path, data, "image/jpeg")
                 return
             except InfrastructureError as exc:
+                if not task_deadline.allows(pause_s):
+                    raise  # the task's retry stores the kept image
                 logger.warning("storing the result failed ({}); again in {:.1f} s", exc, pause_s)
                 metrics.STORAGE_UPLOAD_RETRIES.inc()
             self.sleep(pause_s)
