@@ -138,14 +138,16 @@ def _supabase_storage(settings: Settings) -> tuple[SessionStore, BlobStore]:
 def build_provider(settings: Settings, client: redis.Redis) -> ImageProvider:
     if settings.openai_api_key is None:
         return LocalCompositeProvider()
-    gate = ProviderRateGate(client, per_minute=settings.openai_rate_limit_per_minute)
+    gate = ProviderRateGate(
+        client, per_minute=settings.openai_rate_limit_per_minute, margin_ms=settings.openai_rate_margin_ms
+    )
     return OpenAIImageProvider(
         base_url=settings.openai_base_url,
         api_key=settings.openai_api_key,
         model=settings.openai_model,
         max_retries=settings.openai_max_retries,
         timeout_s=settings.openai_timeout_s,
-        before_request=gate.wait,
+        gate=gate,
     )
 
 

@@ -294,6 +294,13 @@ def pipeline() -> dict[str, Any]:
             "status",
         ),
         quantiles("Wait on our provider rate limiter", "wearon_rate_limiter_wait_seconds"),
+        quantiles(
+            "Rate slot to send (kept under half of OPENAI_RATE_MARGIN_MS)", "wearon_rate_slot_to_send_seconds"
+        ),
+        timeseries(
+            "Rate slots given up and taken again, per minute (sends held up)",
+            [target(f"sum(rate(wearon_rate_slots_retaken_total[{RATE}])) * 60", "retaken")],
+        ),
         row("Queues and bridge"),
         timeseries("Queue depths", [target("sum by (queue) (wearon_queue_depth)", "{{queue}}")]),
         quantiles("Bridge lag (now - created_at)", "wearon_bridge_lag_seconds"),

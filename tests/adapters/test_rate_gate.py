@@ -5,12 +5,17 @@ from __future__ import annotations
 import math
 import threading
 import time
+from uuid import uuid4
 
+import httpx
 import pytest
 import redis
+from pydantic import SecretStr
 
-from wearon.adapters.rate_gate import MIN_BUCKET_MS, SEND_JITTER_MS, ProviderRateGate, bucket_plan
-from wearon.errors import InfrastructureError
+from tests.standins.openai import API_KEY, OpenAIStandIn
+from wearon.adapters.openai_images import OpenAIImageProvider
+from wearon.adapters.rate_gate import DEFAULT_MARGIN_MS, MIN_BUCKET_MS, ProviderRateGate, bucket_plan
+from wearon.errors import InfrastructureError, ProviderRateLimited
 
 
 class StopWaiting(Exception):
@@ -28,14 +33,14 @@ def max_in_window(times: list[float], window_s: float) -> int:
 
 
 def test_buckets_keep_every_sliding_minute_within_the_limit() -> None:
-    # 300/min: one call per 202 ms; a span of 60.35 s touches at most ceil(60350/202) + 1 = 300
-    # buckets, so calls whose send delays differ by up to 0.35 s still fit any sliding minute
-    assert bucket_plan(300) == (202, 1)
-    assert math.ceil((60_000 + SEND_JITTER_MS) / 202) + 1 <= 300
+    # 300/min: one call per 203 ms; a span of 60.6 s touches at most ceil(60600/203) + 1 = 300
+    # buckets, so calls whose send delays differ by up to 0.6 s still fit any sliding minute
+    assert bucket_plan(300) == (203, 1)
+    assert math.ceil((60_000 + DEFAULT_MARGIN_MS) / 203) + 1 <= 300
     # High limits take several calls a bucket, so that waiters poll at most 10 times a second
     for per_minute in (2, 3, 10, 299, 300, 1000, 5000, 10**7):
         bucket_ms, calls = bucket_plan(per_minute)
-        assert calls * (math.ceil((60_000 + SEND_JITTER_MS) / bucket_ms) + 1) <= per_minute
+        assert calls * (math.ceil((60_000 + DEFAULT_MARGIN_MS) / bucket_ms) + 1) <= per_minute
         assert calls * 60_000 / bucket_ms >= 0.9 * per_minute or per_minute <= 10
         assert bucket_ms >= MIN_BUCKET_MS
     with pytest.raises(ValueError):
@@ -52,7 +57,7 @@ def test_concurrent_threads_never_exceed_the_limit_in_any_sliding_period(redis_c
     # Given many threads, in two gates (two worker processes) on one key, 10 calls per 1 s period
     gates = [
         ProviderRateGate(
-            redis_client, per_minute=10, key="test:paced", period_ms=1000, jitter_ms=NOTING_JITTER_MS
+            redis_client, per_minute=10, key="test:paced", period_ms=1000, margin_ms=NOTING_JITTER_MS
         )
         for _ in range(2)
     ]
@@ -108,3 +113,73 @@ def test_the_longest_waiting_wake_first(redis_client: redis.Redis) -> None:
     # past its start, a fresh one anywhere in the first quarter
     assert max(old) <= bucket_s * (1 + 0.25 / 100) + 0.01
     assert max(fresh) > max(old) + bucket_s * 0.1
+
+
+class BusyBox(httpx.BaseTransport):
+    """httpx's own transport, losing the time a starved thread loses between its rate slot and its
+    send on a busy box: in the first half of every `period_s` (a busy spell), each request goes
+    out `delay_s` late."""
+
+    def __init__(self, delay_s: float, period_s: float) -> None:
+        self._inner = httpx.HTTPTransport()
+        self._delay_s, self._period_s = delay_s, period_s
+        self._started = time.monotonic()
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        if (time.monotonic() - self._started) % self._period_s < self._period_s / 2:
+            time.sleep(self._delay_s)
+        return self._inner.handle_request(request)
+
+    def close(self) -> None:
+        self._inner.close()
+
+
+def test_a_strict_provider_sees_no_more_than_the_limit_in_any_window_however_late_sends_go(
+    redis_client: redis.Redis,
+) -> None:
+    # Given a provider that answers 429 past 10 arrivals in any sliding second (the minute, scaled
+    # down), two worker processes' gates on one key with a 300 ms margin, and sends held up 0.8 s
+    # (far past the margin) in every other second
+    key = f"test:strict:{uuid4().hex}"
+    with OpenAIStandIn(strict_limit=10, strict_window_s=1.0).served() as stand:
+        gates = [
+            ProviderRateGate(redis_client, per_minute=10, key=key, period_ms=1000, margin_ms=300)
+            for _ in range(2)
+        ]
+        providers = [
+            OpenAIImageProvider(
+                base_url=stand.base_url,
+                api_key=SecretStr(API_KEY),
+                model="gpt-image-1.5",
+                max_retries=0,
+                timeout_s=10,
+                gate=gates[n],
+                transport=BusyBox(delay_s=0.8, period_s=2.0),
+            )
+            for n in range(2)
+        ]
+        throttled = call_for(providers, seconds=6.0, threads=12)
+    # Then no sliding second saw more than 10 arrivals, nobody got a 429, and the budget was used
+    assert max_in_window(stand.arrivals, 1.0) <= 10
+    assert (stand.throttled, throttled) == (0, 0)
+    assert len(stand.arrivals) >= 20
+
+
+def call_for(providers: list[OpenAIImageProvider], seconds: float, threads: int) -> int:
+    """Threads calling the providers until `seconds` have passed; returns the 429s they met."""
+    deadline = time.monotonic() + seconds
+    throttled: list[int] = []
+
+    def call(provider: OpenAIImageProvider) -> None:
+        while time.monotonic() < deadline:
+            try:
+                provider.edit([b"\xff\xd8\xff\xe0fake-jpeg-bytes"], f"strict {uuid4().hex}")
+            except ProviderRateLimited:
+                throttled.append(1)
+
+    workers = [threading.Thread(target=call, args=(providers[n % 2],)) for n in range(threads)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join(timeout=seconds + 30)
+    return len(throttled)

@@ -16,6 +16,7 @@ import base64
 import binascii
 import time
 from collections.abc import Callable
+from typing import Any, Protocol
 
 import httpx
 from loguru import logger
@@ -35,6 +36,17 @@ OUTPUT = {"output_format": "jpeg", "output_compression": "90"}
 CONNECT_TIMEOUT_S = 10.0
 
 
+class SendGate(Protocol):
+    """Our rate limiter (`wearon.adapters.rate_gate.ProviderRateGate`): `take` waits for a slot and
+    returns it; its `trace` (an httpcore hook) checks it again as the request goes out."""
+
+    def take(self) -> Traced: ...
+
+
+class Traced(Protocol):
+    def trace(self, event: str, info: dict[str, Any]) -> None: ...
+
+
 class OpenAIImageProvider:
     def __init__(
         self,
@@ -44,13 +56,15 @@ class OpenAIImageProvider:
         model: str,
         max_retries: int,
         timeout_s: float,
-        before_request: Callable[[], None] = lambda: None,
+        gate: SendGate | None = None,
         sleep: Callable[[float], None] = time.sleep,
+        transport: httpx.BaseTransport | None = None,
     ) -> None:
+        """`transport` replaces httpx's own (tests wrap it, as httpx's MockTransport does)."""
         self._model = model
         self._timeout_s = timeout_s
         self._max_retries = max_retries
-        self._before_request = before_request
+        self._gate = gate
         self._sleep = sleep
         self._client = httpx.Client(
             base_url=base_url.rstrip("/"),
@@ -61,6 +75,7 @@ class OpenAIImageProvider:
             # reached the provider late and bunched up (312 in one minute in the bench).
             limits=httpx.Limits(max_connections=None, max_keepalive_connections=None),
             follow_redirects=False,
+            transport=transport,
         )
 
     def close(self) -> None:
@@ -81,13 +96,25 @@ class OpenAIImageProvider:
         raise AssertionError("unreachable")  # pragma: no cover
 
     def _attempt(self, images: list[bytes], prompt: str) -> bytes:
-        self._before_request()
+        response = self._send(self._request(images, prompt))
+        metrics.PROVIDER_REQUESTS.labels(status=str(response.status_code)).inc()
+        return _interpret(response)
+
+    def _request(self, images: list[bytes], prompt: str) -> httpx.Request:
+        """The call, built first so that its rate slot is taken as close to the send as can be, and
+        its timeouts cut to the time left once the slot is in hand."""
+        form = self._form(prompt)
+        request = self._client.build_request("POST", "/images/edits", data=form, files=_files(images))
+        if self._gate is not None:
+            request.extensions["trace"] = self._gate.take().trace
         task_deadline.check("the provider call")
+        request.extensions["timeout"] = self._timeout().as_dict()
+        return request
+
+    def _send(self, request: httpx.Request) -> httpx.Response:
         started = time.monotonic()
         try:
-            response = self._client.post(
-                "/images/edits", data=self._form(prompt), files=_files(images), timeout=self._timeout()
-            )
+            return self._client.send(request)
         except httpx.TimeoutException:
             metrics.PROVIDER_REQUESTS.labels(status="timeout").inc()
             raise ProviderUnavailable("provider timed out") from None
@@ -96,8 +123,6 @@ class OpenAIImageProvider:
             raise ProviderUnavailable(f"provider unreachable: {type(exc).__name__}") from None
         finally:
             metrics.PROVIDER_SECONDS.observe(time.monotonic() - started)
-        metrics.PROVIDER_REQUESTS.labels(status=str(response.status_code)).inc()
-        return _interpret(response)
 
     def _timeout(self) -> httpx.Timeout:
         """Each phase's timeout, cut to the time the task has left."""

@@ -1,14 +1,20 @@
 """The provider's requests-per-minute budget, shared by every worker process through Redis.
 
 Built on Dramatiq's Redis-backed BucketRateLimiter: calls are paced evenly (for 300/min, one per
-202 ms bucket) rather than let through in bursts. Buckets are sized so that the calls of every
-bucket a span of 60 s plus SEND_JITTER_MS can touch, however it is aligned, add up to at most
-`per_minute`: never more than the limit in any sliding minute at the provider, even when calls
-reach it up to SEND_JITTER_MS later or sooner than one another, at 297/min for 300. (Dramatiq's
-WindowRateLimiter needs 61
-one-second buckets for that guarantee, which caps it at 295/min, and it lets a whole minute's
-budget out in one second, which a provider enforcing its limit over shorter periods answers
-with 429s.)
+203 ms bucket) rather than let through in bursts. Buckets are sized so that the calls of every
+bucket a span of 60 s plus `margin_ms` can touch, however it is aligned, add up to at most
+`per_minute`: never more than the limit in any sliding minute at the provider, as long as no call
+reaches it more than `margin_ms` after its slot (296/min for 300 at the default 600 ms).
+
+That holds on a loaded box because a slot is checked again at the moment its request goes out
+(`Slot.trace`, an httpcore hook as the request's head is written): a thread held up for longer
+than half the margin between its slot and its send (CPU contention, the GIL, a new connection)
+gives that slot up and takes a fresh one, so the time from slot to send is bounded, and the
+other half of the margin is left for the request to reach the provider. The gap is measured
+(`wearon_rate_slot_to_send_seconds`), and so are the slots given up.
+(Dramatiq's WindowRateLimiter needs 61 one-second buckets for that guarantee, which caps it at
+295/min, and it lets a whole minute's budget out in one second, which a provider enforcing its
+limit over shorter periods answers with 429s.)
 
 A task held back here *waits*: raising RateLimitExceeded would spend a Dramatiq retry (the one a
 429 is owed) and could end in a refund for what is only our own throttling. The wait is bounded by
@@ -21,6 +27,8 @@ import math
 import random
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
 
 from dramatiq.rate_limits import BucketRateLimiter
 from dramatiq.rate_limits.backends import RedisBackend
@@ -35,13 +43,17 @@ from wearon.errors import InfrastructureError
 WAKE_JITTER = 0.25
 #: Waiters poll once a bucket: shorter buckets (high limits) take several calls each instead.
 MIN_BUCKET_MS = 100
-#: How much the time from passing the limiter to reaching the provider may differ between calls
-#: (building and sending the request). With no allowance, 301 calls reached the bench's provider
-#: stand-in in one sliding minute.
-SEND_JITTER_MS = 350
+#: How much later than its slot a call may reach the provider (OPENAI_RATE_MARGIN_MS). With 350 ms
+#: and no check at the send, 306 calls reached a strict provider in one sliding minute on a busy
+#: 2-core box.
+DEFAULT_MARGIN_MS = 600
+#: Of the margin, the share a slot may age before its request starts going out.
+SEND_SHARE = 0.5
 
 
-def bucket_plan(per_minute: int, period_ms: int = 60_000, jitter_ms: int = SEND_JITTER_MS) -> tuple[int, int]:
+def bucket_plan(
+    per_minute: int, period_ms: int = 60_000, jitter_ms: int = DEFAULT_MARGIN_MS
+) -> tuple[int, int]:
     """(bucket length in ms, calls per bucket). A span of `period_ms + jitter_ms` touches at most
     ceil(span / bucket) + 1 buckets; with `calls` each, that must not exceed `per_minute`."""
     if per_minute < 2:
@@ -54,6 +66,19 @@ def bucket_plan(per_minute: int, period_ms: int = 60_000, jitter_ms: int = SEND_
         calls += 1
 
 
+@dataclass
+class Slot:
+    """A rate slot in hand, checked again as its request goes out."""
+
+    gate: ProviderRateGate
+    taken_at: float
+
+    def trace(self, event: str, info: dict[str, Any]) -> None:
+        """httpcore's trace hook: the request's head is about to be written."""
+        if event.endswith("send_request_headers.started"):
+            self.taken_at = self.gate.fresh(self.taken_at)
+
+
 class ProviderRateGate:
     def __init__(
         self,
@@ -62,21 +87,37 @@ class ProviderRateGate:
         per_minute: int,
         key: str = keys.PROVIDER_RATE_LIMIT,
         period_ms: int = 60_000,
-        jitter_ms: int = SEND_JITTER_MS,
+        margin_ms: int = DEFAULT_MARGIN_MS,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
-        self._bucket_ms, calls = bucket_plan(per_minute, period_ms, jitter_ms)
+        self._bucket_ms, calls = bucket_plan(per_minute, period_ms, margin_ms)
+        self._max_age_s = margin_ms * SEND_SHARE / 1000
         backend = RedisBackend(client=client)
         self._limiter = BucketRateLimiter(backend, key, limit=calls, bucket=self._bucket_ms)
         self._sleep = sleep
 
-    def wait(self) -> None:
-        """Block until one request may be sent."""
+    def take(self) -> Slot:
+        """Block until one request may be sent; pass the slot's `trace` to the request."""
+        return Slot(self, self.wait())
+
+    def wait(self) -> float:
+        """Block until one request may be sent; returns when (monotonic) the slot was taken."""
         started = time.monotonic()
         while not self._try_acquire():
             task_deadline.check("a provider rate slot")
             self._sleep(task_deadline.cut(self._until_next_bucket_s(waited_s=time.monotonic() - started)))
-        metrics.RATE_LIMIT_WAIT_SECONDS.observe(time.monotonic() - started)
+        taken_at = time.monotonic()
+        metrics.RATE_LIMIT_WAIT_SECONDS.observe(taken_at - started)
+        return taken_at
+
+    def fresh(self, taken_at: float) -> float:
+        """At the send: a slot older than its share of the margin is given up for a new one.
+        Returns when the slot in hand was taken."""
+        while (age := time.monotonic() - taken_at) > self._max_age_s:
+            metrics.RATE_SLOTS_RETAKEN.inc()
+            taken_at = self.wait()
+        metrics.RATE_SLOT_TO_SEND_SECONDS.observe(age)
+        return taken_at
 
     def _until_next_bucket_s(self, waited_s: float) -> float:
         now_ms = time.time() * 1000
