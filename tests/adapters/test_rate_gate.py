@@ -138,12 +138,12 @@ def test_a_strict_provider_sees_no_more_than_the_limit_in_any_window_however_lat
     redis_client: redis.Redis,
 ) -> None:
     # Given a provider that answers 429 past 10 arrivals in any sliding second (the minute, scaled
-    # down), two worker processes' gates on one key with a 300 ms margin, and sends held up 0.8 s
+    # down), two worker processes' gates on one key with a 500 ms margin, and sends held up 1.2 s
     # (far past the margin) in every other second
     key = f"test:strict:{uuid4().hex}"
     with OpenAIStandIn(strict_limit=10, strict_window_s=1.0).served() as stand:
         gates = [
-            ProviderRateGate(redis_client, per_minute=10, key=key, period_ms=1000, margin_ms=300)
+            ProviderRateGate(redis_client, per_minute=10, key=key, period_ms=1000, margin_ms=500)
             for _ in range(2)
         ]
         providers = [
@@ -154,7 +154,7 @@ def test_a_strict_provider_sees_no_more_than_the_limit_in_any_window_however_lat
                 max_retries=0,
                 timeout_s=10,
                 gate=gates[n],
-                transport=BusyBox(delay_s=0.8, period_s=2.0),
+                transport=BusyBox(delay_s=1.2, period_s=2.0),
             )
             for n in range(2)
         ]

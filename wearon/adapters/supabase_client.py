@@ -29,8 +29,10 @@ def create_supabase_client(url: str, service_role_key: SecretStr) -> Client:
 
 def cut_to_task_deadline(request: httpx.Request) -> None:
     """An httpx request hook: every phase's timeout cut to the time the running task has left."""
+    if task_deadline.left_s() is None:
+        return
     timeouts = request.extensions.get("timeout", {})
     request.extensions["timeout"] = {
-        phase: task_deadline.cut(seconds) if seconds is not None else task_deadline.cut(STORAGE_TIMEOUT_S)
+        phase: task_deadline.cut(STORAGE_TIMEOUT_S if seconds is None else seconds)
         for phase, seconds in timeouts.items()
     }
