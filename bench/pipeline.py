@@ -335,6 +335,9 @@ def sustained(minutes: float, push_per_minute: float, busy: bool) -> list[tuple[
         cpu = cpu_seconds(pipeline_pids(s)) - run.cpu0
         peak_rss = max(run.peak_rss, rss_mb(pipeline_pids(s)))
         stats = standin_stats(s)
+        # Every arrival, call and latency, for a closer look at a run that missed its targets.
+        (s.data_dir / "standin-stats.json").write_text(json.dumps(stats))
+        print(f"stand-in stats and process logs in {s.data_dir}", flush=True)
         prom = s.data_dir / "prometheus"
         gate_wait = [histogram_quantile(prom, RATE_WAIT, q) for q in (0.5, 0.95)]
         slot_gap = [histogram_quantile(prom, SLOT_TO_SEND, q) for q in (0.95, 1.0)]

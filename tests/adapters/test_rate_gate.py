@@ -107,8 +107,9 @@ def test_redis_down_is_an_infrastructure_error() -> None:
 def test_the_longest_waiting_wake_first(redis_client: redis.Redis) -> None:
     gate = ProviderRateGate(redis_client, per_minute=2, key="test:age")  # 60.35 s buckets
     bucket_s = bucket_plan(2)[0] / 1000
-    fresh = [gate._until_next_bucket_s(waited_s=0) for _ in range(200)]
-    old = [gate._until_next_bucket_s(waited_s=99) for _ in range(200)]
+    to_next_ms = bucket_plan(2)[0]  # a whole bucket to wait
+    fresh = [gate._wake_after_s(to_next_ms, waited_s=0) for _ in range(200)]
+    old = [gate._wake_after_s(to_next_ms, waited_s=99) for _ in range(200)]
     # Both wait for the next bucket; a task that has waited 99 s wakes at most 0.25 % of a bucket
     # past its start, a fresh one anywhere in the first quarter
     assert max(old) <= bucket_s * (1 + 0.25 / 100) + 0.01
@@ -183,3 +184,46 @@ def call_for(providers: list[OpenAIImageProvider], seconds: float, threads: int)
     for worker in workers:
         worker.join(timeout=seconds + 30)
     return len(throttled)
+
+
+class SlowRedis(redis.Redis):
+    """A Redis client whose every command reaches the server `delay_s` late, as a thread held up on a
+    busy box (or a slow network) does."""
+
+    delay_s = 0.25
+
+    def execute_command(self, *args: object, **options: object) -> object:
+        time.sleep(self.delay_s)
+        return super().execute_command(*args, **options)
+
+
+def test_a_late_caller_never_takes_a_second_slot_in_a_bucket(redis_client: redis.Redis) -> None:
+    # Given two processes' gates on one key, one of them reaching Redis 0.25 s late (longer than a
+    # bucket: 10 calls a second, one per 167 ms bucket)
+    key, seconds = f"test:late:{uuid4().hex}", 3.0
+    slow = SlowRedis(connection_pool=redis_client.connection_pool)
+    gates = [
+        ProviderRateGate(client, per_minute=10, key=key, period_ms=1000, margin_ms=500)
+        for client in (redis_client, slow)
+    ]
+    bucket_s = bucket_plan(10, 1000, 500)[0] / 1000
+    # When threads on both take slots for 3 s
+    passed: list[float] = []
+    lock = threading.Lock()
+    started = time.monotonic()
+
+    def take(gate: ProviderRateGate) -> None:
+        while time.monotonic() < started + seconds:
+            gate.wait()
+            with lock:
+                passed.append(time.monotonic())
+
+    threads = [threading.Thread(target=take, args=(gates[n % 2],)) for n in range(16)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=30)
+    # Then no more slots were taken than the buckets those 3 s (and the late answers) span
+    in_time = [t for t in passed if t <= started + seconds]
+    assert len(in_time) <= math.ceil((seconds + SlowRedis.delay_s) / bucket_s) + 1
+    assert len(in_time) >= 8
