@@ -123,7 +123,7 @@ check "promtool check config" promtool check config ops/prometheus/prometheus.ym
 check "promtool check rules" promtool check rules ops/prometheus/rules/*.yml
 check "promtool test rules" promtool test rules ops/prometheus/tests/*.yml
 check "dashboards and alert rules generated" "$PY" ops/grafana/build_dashboards.py --check
-check "pytest tests/ops (metric names, PromQL, nginx, loki, alloy, redis ACL, compose)" "$PY" -m pytest -q -p no:cacheprovider tests/ops
+check "pytest tests/ops (metric names, PromQL, alert runbooks, nginx, loki, alloy, redis ACL, compose)" "$PY" -m pytest -q -p no:cacheprovider tests/ops
 check "docker compose config" compose_config
 check "hadolint Dockerfile" hadolint Dockerfile
 check "actionlint" actionlint

@@ -31,6 +31,8 @@ EXPECTED = {
     "loki",
     "alloy",
     "node-exporter",
+    "redis-exporter",
+    "blackbox-exporter",
     "whatsapp-webhook",
 }
 TASK_LIMIT_S = 300

@@ -38,7 +38,9 @@ TEST_NAMESPACE = "wearon-test"
 #: Directories whose tests share expensive session fixtures (a loaded pose model, a database built
 #: from its migrations, a broker with a worker): under xdist each runs whole on one worker. The
 #: other tests (real processes, each with its own stack) are spread one by one.
-SHARED_FIXTURE_DIRS = frozenset({"actors", "adapters", "bridge", "contract", "domain", "http", "standins"})
+SHARED_FIXTURE_DIRS = frozenset(
+    {"actors", "adapters", "admin", "bridge", "contract", "domain", "http", "standins"}
+)
 #: Tests that run for minutes start first, so that the parallel groups finish together.
 LONG_TESTS = ("tests/faults/test_chaos.py", "tests/ops/test_zero_downtime.py")
 

@@ -1,7 +1,8 @@
 """Wiring: the one place that turns settings into objects.
 
 Every entry point reads the settings once and hands them here: the worker and the scheduler
-(`wearon.worker.setup`), the bridge (`wearon.bridge.__main__`) and the API (its lifespan). Nothing
+(`wearon.worker.setup`), the bridge (`wearon.bridge.__main__`), the API (its lifespan) and the
+operator's tool (`wearon.admin`). Nothing
 is built when a module is imported.
 
 Supabase when SUPABASE_URL is set, else the embedded backend (SQLite + local files);
@@ -11,9 +12,12 @@ RabbitMQ when the broker URL is amqp(s)://, else Dramatiq's Redis broker.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
+from datetime import timedelta
+from functools import partial
 from typing import Any
 from uuid import UUID
 
@@ -21,6 +25,7 @@ import dramatiq
 import redis
 import redis.asyncio
 from dramatiq.brokers.rabbitmq import RabbitmqBroker
+from dramatiq.brokers.redis import RedisBroker
 from dramatiq.errors import BrokerConnectionError
 from dramatiq.middleware import (
     AgeLimit,
@@ -32,6 +37,7 @@ from dramatiq.middleware import (
     TimeLimit,
 )
 from dramatiq.middleware.prometheus import Prometheus
+from loguru import logger
 from periodiq import PeriodiqMiddleware
 from redis.backoff import NoBackoff
 from redis.retry import Retry
@@ -48,22 +54,38 @@ from wearon.actors.broker import (
     pipelined,
     should_retry,
 )
+from wearon.actors.middleware import task_of
+from wearon.actors.middleware.dead_letter_errors import DeadLetterErrors
+from wearon.actors.middleware.error_ids import ErrorIds
 from wearon.actors.middleware.log_context import LogContext
 from wearon.actors.middleware.refund import RefundOnFinalFailure
 from wearon.adapters.blobs.local import LocalBlobStore, load_or_create_key
+from wearon.adapters.dead_letters.bridge import BridgeDeadLetters, raw_payload
+from wearon.adapters.dead_letters.dramatiq import DramatiqDeadLetters
 from wearon.adapters.download import SafeDownloader
+from wearon.adapters.intake import IntakeSwitch
 from wearon.adapters.kept_results import RedisResultKeeper
 from wearon.adapters.local_provider import LocalCompositeProvider
 from wearon.adapters.openai_images import OpenAIImageProvider
+from wearon.adapters.queue_stats import QueueStats
 from wearon.adapters.rate_gate import ProviderRateGate
 from wearon.adapters.store.sqlite import SqliteSessionStore
 from wearon.bridge.bridge import Bridge
-from wearon.bridge.depths import DepthReporter
+from wearon.bridge.depths import DRAMATIQ_QUEUES, DepthReporter
+from wearon.bridge.retention import DeadLetterRetention
 from wearon.domain.failure import FailureReason
-from wearon.domain.task import Channel, GenerationTask
+from wearon.domain.task import Channel, GenerationTask, parse_task
 from wearon.log import Redactor, configure_logging
-from wearon.ports import BlobStore, BodyDetector, ImageFetcher, ImageProvider, SessionStore
-from wearon.services import Services
+from wearon.ports import (
+    BlobStore,
+    BodyDetector,
+    DeadLetters,
+    ImageFetcher,
+    ImageProvider,
+    OperatorStore,
+)
+from wearon.services import Services, checks
+from wearon.services.dead_letters import DeadLetterService
 from wearon.services.generation import GenerationService
 from wearon.services.sizing import SizeEstimator
 from wearon.settings import Settings
@@ -81,12 +103,13 @@ API_REDIS_TIMEOUT_S = 0.1
 # --- the worker's services ---------------------------------------------------------------------
 
 
-def redis_client(settings: Settings) -> redis.Redis:
-    """One pool per process. A thread that finds every connection busy waits for one (up to the
-    timeout): redis-py's default pool raises MaxConnectionsError past 100, which a worker with more
-    threads than that reached on the rate limiter."""
+def redis_client(settings: Settings, url: str | None = None) -> redis.Redis:
+    """One pool per process (on REDIS_URL, or on `url`: the broker's). A thread that finds every
+    connection busy waits for one (up to the timeout): redis-py's default pool raises
+    MaxConnectionsError past 100, which a worker with more threads than that reached on the rate
+    limiter."""
     pool = redis.BlockingConnectionPool.from_url(
-        settings.redis_url,
+        url or settings.redis_url,
         max_connections=REDIS_MAX_CONNECTIONS,
         timeout=REDIS_TIMEOUT_S,
         socket_timeout=REDIS_TIMEOUT_S,
@@ -111,7 +134,7 @@ def build_services(settings: Settings) -> Services:
     return Services(settings=settings, redis=client, store=store, blobs=blobs, generation=generation_service)
 
 
-def build_storage(settings: Settings) -> tuple[SessionStore, BlobStore]:
+def build_storage(settings: Settings) -> tuple[OperatorStore, BlobStore]:
     if settings.uses_supabase:
         return _supabase_storage(settings)
     return SqliteSessionStore(settings.local_data_dir / "wearon.sqlite3"), build_local_blobs(settings)
@@ -125,7 +148,7 @@ def build_local_blobs(settings: Settings) -> LocalBlobStore:
     return LocalBlobStore(data / "files", settings.public_base_url, key)
 
 
-def _supabase_storage(settings: Settings) -> tuple[SessionStore, BlobStore]:
+def _supabase_storage(settings: Settings) -> tuple[OperatorStore, BlobStore]:
     from wearon.adapters.blobs.supabase import SupabaseBlobStore
     from wearon.adapters.store.supabase import SupabaseSessionStore
     from wearon.adapters.supabase_client import create_supabase_client
@@ -133,6 +156,29 @@ def _supabase_storage(settings: Settings) -> tuple[SessionStore, BlobStore]:
     assert settings.supabase_service_role_key is not None  # enforced by Settings
     client = create_supabase_client(settings.supabase_url, settings.supabase_service_role_key)
     return SupabaseSessionStore(client), SupabaseBlobStore(client, settings.supabase_bucket)
+
+
+def check_deployment(settings: Settings) -> list[checks.Verdict]:
+    """The database contract and the results' storage, as this deployment's settings reach them."""
+    store, blobs = build_storage(settings)
+    if settings.uses_supabase:
+        where = f"bucket {settings.supabase_bucket!r}"
+    else:
+        where = f"folder {settings.local_data_dir / 'files'}"
+    return checks.deployment(store, blobs, where)
+
+
+def exit_if_misconfigured(process: str, settings: Settings) -> None:
+    """At a process's start: exit (EX_CONFIG) with one line naming what is wrong, before taking
+    any task. A dependency that does not answer is an outage: logged, and waited out as at run time."""
+    verdicts = check_deployment(settings)
+    for verdict in verdicts:
+        if not verdict.reached:
+            logger.warning("{} start-up check: {}; starting anyway", process, verdict.line)
+    wrong = checks.misconfigured(verdicts)
+    if wrong is not None:
+        logger.error("{} cannot start: {}", process, wrong)
+        raise SystemExit(os.EX_CONFIG)
 
 
 def build_provider(settings: Settings, client: redis.Redis) -> ImageProvider:
@@ -205,11 +251,17 @@ def build_messaging(settings: Settings) -> Messaging:
     dramatiq.set_broker(broker)
     refund_session = _declare(broker, refunds.refund_session, refunds.OPTIONS)
 
-    def defer_refund(channel: Channel, session_id: UUID, reason: FailureReason) -> None:
-        enqueue_until_sent(broker, refund_session.message(channel.value, str(session_id), reason.value))
+    def defer_refund(channel: Channel, session_id: UUID, reason: FailureReason, error_id: str | None) -> None:
+        # The error id only when there is one: the others stay readable by the previous release's
+        # refund actor during a deploy.
+        args = (channel.value, str(session_id), reason.value, *([error_id] if error_id else []))
+        enqueue_until_sent(broker, refund_session.message(*args))
 
     # Last in the stack; added once the refund actor it hands deferred refunds to exists.
     broker.add_middleware(RefundOnFinalFailure(lambda: runtime.services().store, defer_refund))
+    if isinstance(broker, RedisBroker):
+        errors = dramatiq_dead_letters(broker)
+        broker.add_middleware(DeadLetterErrors(errors.record_error, Redactor(secrets_of(settings))))
     actors = Actors(
         generate=_declare(broker, generation.generate, generation.OPTIONS),
         refund_session=refund_session,
@@ -238,6 +290,7 @@ def _middleware(settings: Settings) -> list[Middleware]:
         CurrentMessage(),
         DurableRetries(max_retries=MAX_RETRIES, retry_when=should_retry),
         PeriodiqMiddleware(skip_delay=30),
+        ErrorIds(),
         LogContext(configure_worker_logging),
     ]
 
@@ -251,7 +304,23 @@ def _broker(settings: Settings, middleware: list[Middleware]) -> dramatiq.Broker
         namespace=settings.dramatiq_namespace,
         heartbeat_timeout=HEARTBEAT_TIMEOUT_MS,
         maintenance_chance=MAINTENANCE_CHANCE,
+        dead_message_ttl=_retention(settings) // timedelta(milliseconds=1),
         middleware=middleware,
+    )
+
+
+def _retention(settings: Settings) -> timedelta:
+    return timedelta(days=settings.dead_letter_retention_days)
+
+
+def dramatiq_dead_letters(broker: RedisBroker) -> DramatiqDeadLetters:
+    """Dramatiq's dead letters on its Redis broker, readable and replayable onto it."""
+    return DramatiqDeadLetters(
+        broker.client,
+        broker.namespace,
+        DRAMATIQ_QUEUES,
+        task_of=partial(task_of, broker),
+        enqueue=lambda message: enqueue_until_sent(broker, message),
     )
 
 
@@ -279,6 +348,55 @@ def build_bridge(settings: Settings) -> tuple[Bridge, DepthReporter]:
         broker_errors=(BrokerConnectionError,),
     )
     return bridge, DepthReporter(client, messaging.broker, bridge_id=settings.bridge_id)
+
+
+def build_retention(settings: Settings) -> DeadLetterRetention:
+    """The bridge process's pruning of dead letters past the retention, and their oldest age."""
+    dramatiq_store = None
+    if not settings.effective_broker_url.startswith(("amqp://", "amqps://")):
+        broker_redis = redis_client(settings, settings.effective_broker_url)
+        dramatiq_store = DramatiqDeadLetters(broker_redis, settings.dramatiq_namespace, DRAMATIQ_QUEUES)
+    return DeadLetterRetention(
+        BridgeDeadLetters(redis_client(settings)),
+        dramatiq_store,
+        queues=DRAMATIQ_QUEUES,
+        retention=_retention(settings),
+    )
+
+
+# --- the operator's tool (wearon-admin) ----------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Admin:
+    store: OperatorStore
+    dead_letters: DeadLetterService
+    queues: QueueStats
+    intake: IntakeSwitch
+
+
+def build_admin(settings: Settings) -> Admin:
+    """What `wearon-admin` works on: the session store, both dead-letter stores (Dramatiq's on its
+    Redis broker only), the queues and the intake switch. The actors are declared, so a replayed
+    message goes to its queue and a generation's session can be read from it."""
+    broker = build_messaging(settings).broker
+    client = redis_client(settings)
+    store, _ = build_storage(settings)
+    redis_broker = broker if isinstance(broker, RedisBroker) else None
+    stores: list[DeadLetters] = [BridgeDeadLetters(client)]
+    if redis_broker is not None:
+        stores.append(dramatiq_dead_letters(redis_broker))
+    return Admin(
+        store=store,
+        dead_letters=DeadLetterService(stores, store, lambda letter: parse_task(raw_payload(letter))),
+        queues=QueueStats(
+            client,
+            redis_broker.client if redis_broker else None,
+            settings.dramatiq_namespace,
+            DRAMATIQ_QUEUES,
+        ),
+        intake=IntakeSwitch(client),
+    )
 
 
 # --- the size API -------------------------------------------------------------------------------

@@ -20,7 +20,9 @@
     ├── BodyNotDetected        a size-estimate photo does not show a measurable full body
     ├── InvalidSizeChart       a size chart that cannot be used (overlapping, unordered, too long)
     ├── BlobPathRejected       a storage path that could leave its folder (a caller's bug)
-    └── LinkRejected           a local /files link that must not be served
+    ├── LinkRejected           a local /files link that must not be served
+    └── OperationRefused       an operator's command that must not run (`wearon-admin`: a replay of
+                               a finished session's payload, an id that names nothing)
 
 What happens next (retry, fail, refund) is decided from these types in one place,
 `wearon.domain.policy`, which also names the failure (`wearon.domain.failure.FailureReason`).
@@ -42,13 +44,15 @@ class Misconfigured(ConfigError):
     deployment (grants, functions, the app's refund_credits, the bucket, the key) must be fixed.
 
     Told apart from an outage at the adapter edge (`wearon.adapters.supabase_errors`); `call` and
-    `code` (a SQLSTATE, a PostgREST or Storage code, or an HTTP status) say what refused.
+    `code` (a SQLSTATE, a PostgREST or Storage code, or an HTTP status) say what refused, and
+    `remedy`, where the edge knows it, what an operator should change.
     """
 
-    def __init__(self, call: str, code: str, detail: str = "") -> None:
+    def __init__(self, call: str, code: str, detail: str = "", remedy: str = "") -> None:
         super().__init__(f"{call} refused ({code}){': ' + detail if detail else ''}; a misconfiguration")
         self.call = call
         self.code = code
+        self.remedy = remedy
 
 
 class InvalidTask(WearOnError):
@@ -125,3 +129,7 @@ class LinkRejected(WearOnError):
     def __init__(self, code: str, message: str) -> None:
         super().__init__(message)
         self.code = code
+
+
+class OperationRefused(WearOnError):
+    """An operator's command refused before it changed anything; the message says why."""

@@ -6,6 +6,11 @@ from __future__ import annotations
 TASKS = "wearon:tasks:generation"
 #: Dead letters: JSON {raw, reason, at} for every payload the bridge could not enqueue.
 DEAD_LETTERS = "wearon:tasks:dead"
+#: Why each of Dramatiq's dead messages died (Dramatiq keeps only the message): message id ->
+#: JSON {error, error_id, at}; pruned with the dead letters' retention.
+DRAMATIQ_DEAD_ERRORS = "wearon:dramatiq:dead-errors"
+#: Set while an operator has paused the bridge's intake (`wearon-admin intake pause`).
+INTAKE_PAUSED = "wearon:intake:paused"
 #: Shared by every worker process: the provider's requests-per-minute budget.
 PROVIDER_RATE_LIMIT = "wearon:ratelimit:openai"
 

@@ -89,6 +89,17 @@ DEFERRED_REFUNDS_GIVEN_UP = Counter(
     "operator must refund them; by the failure reason of the last refusal.",
     ["reason"],
 )
+DEFERRED_REFUND_OLDEST_SECONDS = Gauge(
+    "wearon_deferred_refund_oldest_seconds",
+    "How long the longest-owed deferred refund has been owed (0: none), from its message's timestamp; "
+    "set by the bridge's queue-depth reporter.",
+)
+DEAD_LETTER_OLDEST_AGE = Gauge(
+    "wearon_dead_letter_oldest_age_seconds",
+    "Age of the oldest dead letter (0 when there is none), by store: bridge (the bridge's list) or "
+    "dramatiq:<queue>; dead letters are kept DEAD_LETTER_RETENTION_DAYS.",
+    ["store"],
+)
 HTTP_REQUESTS = Counter(
     "wearon_http_requests_total", "API requests, by route, method and status.", ["route", "method", "status"]
 )
@@ -107,6 +118,13 @@ HTTP_IN_FLIGHT = Gauge(
 API_HEALTH_OK = Gauge(
     "wearon_api_health_ok",
     "1 while /health answers ok (model loaded, Redis up), 0 while degraded.",
+    multiprocess_mode="liveall",
+)
+API_HEALTH_CHECK_OK = Gauge(
+    "wearon_api_health_check_ok",
+    "Each part of /health, by check (model: the pose model is loaded; redis: Redis answers): 1 ok, "
+    "0 failing; so that ApiHealthDegraded can name the part that fails.",
+    ["check"],
     multiprocess_mode="liveall",
 )
 

@@ -11,7 +11,9 @@ from uuid import UUID
 
 from PIL import Image
 
+from wearon.domain.dead_letter import DeadLetter, DeadLetterStore
 from wearon.domain.session import ClaimOutcome, SweepResult
+from wearon.domain.session_report import SessionReport
 from wearon.domain.sizing import View
 from wearon.domain.task import Channel
 
@@ -49,6 +51,11 @@ class SessionStore(Protocol):
         refund is refused is left open and counted as skipped, never blocking the others."""
         ...
 
+    def contract_gaps(self) -> list[str]:
+        """What the database lacks for the worker to run (a function, a grant, a column), one
+        line each; empty when nothing. Raises Misconfigured when the question itself is refused."""
+        ...
+
 
 class BlobStore(Protocol):
     """Where generated images go, and how a user is given a time-limited link to one."""
@@ -58,6 +65,10 @@ class BlobStore(Protocol):
     def exists(self, path: str) -> bool: ...
 
     def signed_url(self, path: str, ttl_s: int) -> str: ...
+
+    def check(self) -> None:
+        """Raises Misconfigured when results could not be stored (no bucket, a refused key)."""
+        ...
 
 
 class ResultKeeper(Protocol):
@@ -96,4 +107,32 @@ class BodyDetector(Protocol):
     async def detect_views(self, image: Image.Image) -> list[View]:
         """The photo and its mirror image, each a BodyScan or the reason it shows no body; raises
         BodyNotDetected when the photo as a whole cannot be measured (too small)."""
+        ...
+
+
+class SessionInspector(Protocol):
+    """Reads one session for an operator (`wearon-admin session show`); writes nothing."""
+
+    def inspect(self, session_id: UUID) -> SessionReport | None:
+        """The session of either channel with this id, or None."""
+        ...
+
+
+class OperatorStore(SessionStore, SessionInspector, Protocol):
+    """Both: what `wearon-admin` works on (each store adapter is one)."""
+
+
+class DeadLetters(Protocol):
+    """One store of dead letters: the bridge's list, or Dramatiq's (wearon.adapters.dead_letters)."""
+
+    store: DeadLetterStore
+
+    def letters(self) -> list[DeadLetter]:
+        """Oldest first."""
+        ...
+
+    def remove(self, letter: DeadLetter) -> bool: ...
+
+    def requeue(self, letter: DeadLetter) -> bool:
+        """Back where it came from, and out of the dead letters; False if it was gone."""
         ...

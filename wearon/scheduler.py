@@ -17,13 +17,14 @@ from prometheus_client import start_http_server
 
 from wearon.actors.broker import enqueue_until_sent
 from wearon.actors.maintenance import STARTUP_MINUTE, minute_of
-from wearon.bootstrap import Messaging, configure_process_logging, setup_worker
+from wearon.bootstrap import Messaging, configure_process_logging, exit_if_misconfigured, setup_worker
 from wearon.settings import load_settings
 
 
 def main() -> int:
     settings = load_settings()
     configure_process_logging("scheduler", settings)
+    exit_if_misconfigured("scheduler", settings)
     start_http_server(settings.scheduler_metrics_port)
     send_startup_sweep(setup_worker(settings))
     # The module alone: periodiq takes the broker just declared instead of declaring another.

@@ -52,6 +52,8 @@ class Settings(BaseSettings):
     # How long our own infrastructure (database, storage) may be down before a task is failed and refunded.
     infra_retry_for_s: int = Field(600, ge=0)
     signed_url_ttl_s: int = Field(6 * 3600, ge=60)
+    # Both dead-letter stores keep a dead letter this long; an alert fires after a day.
+    dead_letter_retention_days: int = Field(30, ge=2)
 
     local_data_dir: Path = Path(".wearon-data")
     public_base_url: str = "http://127.0.0.1:8000"

@@ -25,7 +25,9 @@ def main(argv: list[str]) -> int:
     through Dramatiq's pipes, already JSON, and the stderr capture passes them on as they are."""
     import dramatiq.cli  # the command line only, not in every worker's import of this module
 
-    bootstrap.configure_process_logging("worker", load_settings())
+    settings = load_settings()
+    bootstrap.configure_process_logging("worker", settings)
+    bootstrap.exit_if_misconfigured("worker", settings)
     parser = dramatiq.cli.make_argument_parser()
     args = parser.parse_args(["wearon.worker:setup", *argv, "--skip-logging"])
     return int(dramatiq.cli.main(args))

@@ -222,7 +222,12 @@ def overview() -> dict[str, Any]:
             description="0 when any API replica reports degraded (/health) or cannot be scraped.",
         ),
         stat(
-            "Firing alerts", 'count(ALERTS{alertstate="firing"}) or vector(0)', threshold=1, width=6, height=5
+            "Firing alerts",
+            'count(ALERTS{alertstate="firing", alertname!="Watchdog"}) or vector(0)',
+            threshold=1,
+            width=6,
+            height=5,
+            description="Watchdog, always firing for the dead-man's switch, is not counted.",
         ),
         stat(
             "Scrape targets down", "sum(job:targets_down:count) or vector(0)", threshold=1, width=6, height=5
@@ -257,6 +262,44 @@ def overview() -> dict[str, Any]:
             unit="bytes",
             threshold=2e9,
             width=8,
+        ),
+        row("Redis and TLS"),
+        timeseries(
+            "Redis memory (share of maxmemory)",
+            [target("wearon:redis_memory_used:ratio", "used / maxmemory")],
+            unit="percentunit",
+            threshold=0.85,
+            width=6,
+            description="redis-exporter; noeviction: writes fail when full (RedisMemoryHigh).",
+        ),
+        timeseries(
+            "Redis memory and evicted keys",
+            [
+                target('redis_memory_used_bytes{job="redis"}', "used bytes"),
+                target('redis_memory_max_bytes{job="redis"}', "maxmemory"),
+                target("wearon:redis_evicted_keys:increase15m", "evicted in 15 min"),
+            ],
+            width=6,
+            description="Any eviction may lose a task (RedisEvictingKeys).",
+        ),
+        timeseries(
+            "TLS certificate: days left",
+            [target("wearon:tls_certificate_expiry_seconds:min / 86400", "days left")],
+            width=6,
+            description="The certificate Nginx serves, probed by blackbox-exporter; "
+            "TlsCertificateExpiringSoon fires under 14 days.",
+        ),
+        timeseries(
+            "Certificate renewal (renew-certs.sh)",
+            [
+                target('wearon_certificate_renewal_success{job="node"}', "last run ok"),
+                target(
+                    '(time() - wearon_certificate_renewal_last_run_timestamp_seconds{job="node"}) / 3600',
+                    "hours since last run",
+                ),
+            ],
+            width=6,
+            description="Written by the daily cron job for node-exporter (TlsCertificateRenewalFailed).",
         ),
         row("Logs (Loki)"),
         loki_timeseries(
@@ -303,6 +346,14 @@ def pipeline() -> dict[str, Any]:
         ),
         row("Queues and bridge"),
         timeseries("Queue depths", [target("sum by (queue) (wearon_queue_depth)", "{{queue}}")]),
+        timeseries(
+            "Oldest dead letter's age, by store",
+            [target("max by (store) (wearon_dead_letter_oldest_age_seconds)", "{{store}}")],
+            unit="s",
+            threshold=86400,
+            description="DeadLettersAging fires past a day; dead letters are deleted after "
+            "DEAD_LETTER_RETENTION_DAYS. `wearon-admin dead list` shows them.",
+        ),
         quantiles("Bridge lag (now - created_at)", "wearon_bridge_lag_seconds"),
         timeseries(
             "Bridge: tasks moved / invalid per minute",
@@ -354,6 +405,14 @@ def pipeline() -> dict[str, Any]:
             ],
             description="Refunds the store refused when the generation failed, tried again until it "
             "takes them; given up after STUCK_SESSION_AFTER_S, for the stuck-session sweep.",
+        ),
+        timeseries(
+            "Longest-owed deferred refund",
+            [target("max(wearon_deferred_refund_oldest_seconds)", "owed for")],
+            unit="s",
+            threshold=600,
+            description="From its message's timestamp, also while a worker tries it; "
+            "DeferredRefundsPending fires above 10 minutes.",
         ),
         timeseries(
             "Misconfiguration errors per hour, by call and code",
@@ -438,6 +497,11 @@ def api() -> dict[str, Any]:
         timeseries(
             "Health per replica (1 ok, 0 degraded)",
             [target('wearon_api_health_ok{job="api"}', "{{instance}}")],
+        ),
+        timeseries(
+            "Health per replica, by check (1 ok, 0 failing)",
+            [target('wearon_api_health_check_ok{job="api"}', "{{instance}} {{check}}")],
+            description="model: the pose model is loaded; redis: Redis answers (ApiHealthDegraded names it).",
         ),
         timeseries("Replicas up", [target('up{job="api"}', "{{instance}}")]),
     ]

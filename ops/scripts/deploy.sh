@@ -23,9 +23,12 @@ STATE_DIR="$DEPLOY_DIR/data/deploy"
 PREVIOUS_CONFIG="$STATE_DIR/previous"
 # Built from our image: replaced on every deploy. The rest only when their definition changes.
 APP_SERVICES=(api-1 api-2 bridge scheduler worker)
-INFRA_SERVICES=(redis prometheus loki alloy node-exporter whatsapp-webhook grafana)
+INFRA_SERVICES=(redis redis-exporter blackbox-exporter prometheus loki alloy node-exporter whatsapp-webhook
+  grafana)
 check_env
-mkdir -p "$STATE_DIR"
+# data/node-exporter is made here, by the deploy user who writes into it (renew-certs.sh): Docker
+# would make a missing bind-mount source owned by root.
+mkdir -p "$STATE_DIR" "$DEPLOY_DIR/data/node-exporter"
 exec 9>"$STATE_DIR/deploy.lock"
 flock -n 9 || die "another deploy is running"
 domain=$(env_value DOMAIN)
@@ -71,6 +74,7 @@ roll_out() {
   restart_if_changed grafana ops/grafana
   restart_if_changed loki ops/loki
   restart_if_changed alloy ops/alloy
+  restart_if_changed blackbox-exporter ops/blackbox
   compose up -d --wait --wait-timeout 300 --no-deps api-1
   compose up -d --wait --wait-timeout 120 --no-deps nginx
   reload_nginx

@@ -24,7 +24,7 @@ check_env
 chmod 600 "$ENV_FILE"
 
 log "directory layout"
-mkdir -p "$DEPLOY_DIR"/data/{letsencrypt,certbot-www,whatsapp/data,whatsapp/out,deploy}
+mkdir -p "$DEPLOY_DIR"/data/{letsencrypt,certbot-www,whatsapp/data,whatsapp/out,deploy,node-exporter}
 compose config -q
 
 log "pulling images"

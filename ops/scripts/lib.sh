@@ -10,7 +10,10 @@ DEPLOY_DIR=$(cd "${WEARON_DEPLOY_DIR:-$CONFIG_DIR}" && pwd)
 ENV_FILE="$DEPLOY_DIR/.env"
 # Every variable docker-compose.prod.yml requires (it fails on a missing one too, less readably).
 REQUIRED_VARS=(IMAGE DOMAIN LETSENCRYPT_EMAIL REDIS_PASSWORD REDIS_APP_PASSWORD SUPABASE_URL
-  SUPABASE_SERVICE_ROLE_KEY OPENAI_API_KEY GRAFANA_ADMIN_PASSWORD WHATSAPP_WEBHOOK_TOKEN WHATSAPP_ALERT_TO)
+  SUPABASE_SERVICE_ROLE_KEY OPENAI_API_KEY GRAFANA_ADMIN_PASSWORD WHATSAPP_WEBHOOK_TOKEN WHATSAPP_ALERT_TO
+  DEADMANSSWITCH_URL)
+# Secrets only the stack itself uses, generated into .env when empty (openssl rand -hex 32).
+GENERATED_VARS=(REDIS_EXPORTER_PASSWORD)
 # The redis image's user (its Dockerfile: adduser -u 999 redis), who must read the TLS key.
 REDIS_IMAGE_UID=999
 
@@ -49,17 +52,22 @@ set_env_value() {
 check_env() {
   [ -f "$ENV_FILE" ] || die "$ENV_FILE is missing: copy .env.example there and fill it in"
   local var missing=()
+  for var in "${GENERATED_VARS[@]}"; do
+    [ -n "$(env_value "$var")" ] || set_env_value "$var" "$(openssl rand -hex 32)"
+  done
   for var in "${REQUIRED_VARS[@]}"; do
     [ -n "$(env_value "$var")" ] || missing+=("$var")
   done
   [ ${#missing[@]} -eq 0 ] || die ".env lacks: ${missing[*]}"
-  for var in REDIS_PASSWORD REDIS_APP_PASSWORD; do
+  for var in REDIS_PASSWORD REDIS_APP_PASSWORD REDIS_EXPORTER_PASSWORD; do
     [[ $(env_value "$var") =~ ^[A-Za-z0-9]+$ ]] ||
       die "$var goes into a URL: letters and digits only (openssl rand -hex 32)"
   done
   redis_tls_bind >/dev/null
   [[ $(env_value WHATSAPP_ALERT_TO) =~ ^(group|user)/[0-9]+$ ]] ||
     die "WHATSAPP_ALERT_TO must be group/<group id> or user/<phone number without +>"
+  [[ $(env_value DEADMANSSWITCH_URL) =~ ^https?://[^[:space:]]+$ ]] ||
+    die "DEADMANSSWITCH_URL must be the dead-man's switch's ping URL (https://...)"
 }
 
 # The address Redis's TLS port is published on: REDIS_TLS_BIND, loopback when empty; never every

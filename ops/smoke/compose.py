@@ -30,6 +30,8 @@ DUMMIES = {
     "GRAFANA_ADMIN_PASSWORD": "dummy-admin-password",
     "WHATSAPP_WEBHOOK_TOKEN": "dummy-webhook-token",
     "WHATSAPP_ALERT_TO": "group/120363000000000000",
+    "REDIS_EXPORTER_PASSWORD": "00112233445566778899aabbccddeeff",
+    "DEADMANSSWITCH_URL": "https://hc-ping.example.com/00000000-0000-0000-0000-000000000000",
 }
 
 

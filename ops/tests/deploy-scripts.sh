@@ -25,6 +25,7 @@ OPENAI_API_KEY=sk-dummy
 GRAFANA_ADMIN_PASSWORD=dummy
 WHATSAPP_WEBHOOK_TOKEN=dummy
 WHATSAPP_ALERT_TO=group/120363000000000000
+DEADMANSSWITCH_URL=https://hc-ping.example.com/0000
 EOF
 # docker: records each call; `up` of api-1 fails while .env names an image tagged "bad";
 # certbot certonly writes the certificate it would obtain.
@@ -36,6 +37,8 @@ case "$*" in
   *"up -d --wait"*"--no-deps api-1"*)
     echo "loki.yml in force: $(tail -n 1 "$SIM/root/ops/loki/loki.yml")" >>"$SIM/calls"
     [[ $image != *bad* ]] ;;
+  *"certbot renew"*)
+    [ ! -f "$SIM/certbot-fails" ] ;;
   *"certbot certonly"*)
     mkdir -p "$SIM/root/data/letsencrypt/live/wearon"
     echo cert >"$SIM/root/data/letsencrypt/live/wearon/fullchain.pem" ;;
@@ -64,6 +67,10 @@ line_of() { grep -n -m 1 -- "$1" "$SIM/calls" | cut -d: -f1; }
 [ "$(line_of 'no-deps api-2')" -lt "$(line_of 'no-deps bridge scheduler worker')" ] || fail "workers before the API"
 grep -q 'curl .*https://wearon.example.com/health' "$SIM/calls" || fail "health not verified"
 [ "$(stat -c %a "$SIM/root/.env")" = 600 ] || fail ".env lost its 0600 mode"
+[[ $(grep '^REDIS_EXPORTER_PASSWORD=' "$SIM/root/.env") =~ ^REDIS_EXPORTER_PASSWORD=[0-9a-f]{64}$ ]] ||
+  fail "the exporter's Redis password was not generated into .env"
+exporter_password=$(grep '^REDIS_EXPORTER_PASSWORD=' "$SIM/root/.env")
+[ -d "$SIM/root/data/node-exporter" ] || fail "data/node-exporter not made by the deploy user"
 openssl verify -CAfile "$SIM/root/data/redis-tls/ca.crt" "$SIM/root/data/redis-tls/redis.crt" >/dev/null ||
   fail "no Redis TLS certificate signed by the CA the Next.js API trusts"
 grep -q -- '--entrypoint chown -v .*/data/redis-tls:/redis-tls redis redis:redis /redis-tls/redis.key' "$SIM/calls" ||
@@ -73,6 +80,8 @@ grep -q -- '--entrypoint chown -v .*/data/redis-tls:/redis-tls redis redis:redis
 # When a broken image is deployed, then the previous one is rolled out again and the deploy fails.
 : >"$SIM/calls"
 if "$scripts/deploy.sh" ghcr.io/example/wearon-worker:sha-bad 2>/dev/null; then fail "bad deploy succeeded"; fi
+[ "$(grep '^REDIS_EXPORTER_PASSWORD=' "$SIM/root/.env")" = "$exporter_password" ] ||
+  fail "the exporter's Redis password was generated again"
 [ "$(image)" = ghcr.io/example/wearon-worker:sha-new ] || fail "no rollback to the previous image"
 [ "$(grep -c -- '--no-deps api-1' "$SIM/calls")" = 2 ] || fail "rollback did not re-roll api-1"
 
@@ -111,6 +120,12 @@ grep -q 'NGINX_SITE\|run -d --rm --no-deps --service-ports' "$SIM/calls" || fail
 [ "$(grep -c renew-certs.sh "$SIM/crontab")" = 1 ] || fail "renewal cron not installed exactly once"
 [ -d "$SIM/root/data/whatsapp/out" ] || fail "data layout not created"
 
+# When .env lacks the dead-man's switch, then first-deploy refuses and says so.
+sed -i '/^DEADMANSSWITCH_URL=/d' "$SIM/root/.env"
+out=$("$scripts/first-deploy.sh" wearon.example.com 2>&1) && fail "accepted an .env without DEADMANSSWITCH_URL"
+[[ $out == *"lacks: DEADMANSSWITCH_URL"* ]] || fail "unclear message: $out"
+echo "DEADMANSSWITCH_URL=https://hc-ping.example.com/0000" >>"$SIM/root/.env"
+
 # When .env lacks a secret, or names another domain, then first-deploy refuses before any change.
 sed -i '/^OPENAI_API_KEY=/d' "$SIM/root/.env"
 out=$("$scripts/first-deploy.sh" wearon.example.com 2>&1) && fail "accepted an .env without OPENAI_API_KEY"
@@ -129,4 +144,18 @@ sed -i '/^REDIS_TLS_BIND=/d' "$SIM/root/.env"
 "$scripts/renew-certs.sh" 2>/dev/null || fail "renew-certs failed"
 [ "$(line_of 'certbot renew --webroot')" -lt "$(line_of 'nginx -t')" ] || fail "renewal order"
 [ "$(line_of 'nginx -t')" -lt "$(line_of 'nginx -s reload')" ] || fail "reload without nginx -t"
+textfile="$SIM/root/data/node-exporter/certificate_renewal.prom"
+grep -qx 'wearon_certificate_renewal_success 1' "$textfile" || fail "renewal success not recorded"
+ran_at=$(awk '/^wearon_certificate_renewal_last_run_timestamp_seconds/ {print $2}' "$textfile")
+[ $(($(date +%s) - ran_at)) -lt 60 ] || fail "renewal time not recorded: $ran_at"
+[ "$(stat -c %a "$textfile")" = 644 ] || fail "node-exporter cannot read the renewal textfile"
+
+# When certbot fails, then renew-certs fails, does not reload nginx, and records the failure.
+touch "$SIM/certbot-fails"
+: >"$SIM/calls"
+if "$scripts/renew-certs.sh" 2>/dev/null; then fail "renew-certs succeeded without certbot"; fi
+rm "$SIM/certbot-fails"
+! grep -q 'nginx -s reload' "$SIM/calls" || fail "nginx reloaded after a failed renewal"
+grep -qx 'wearon_certificate_renewal_success 0' "$textfile" || fail "renewal failure not recorded"
+[ -z "$(find "$SIM/root/data/node-exporter" -name '.certificate_renewal.*')" ] || fail "temporary file left"
 echo "deploy-scripts: all scenarios passed"

@@ -18,12 +18,17 @@
 -- Every function runs with an empty search_path and names every object by its schema, so a
 -- caller's search_path (or an object a role could create elsewhere) cannot redirect it.
 
-do $$
+-- What the app's database lacks for the worker, running as p_role: one line per gap, none when
+-- it has all. The migration stops on it just below; `wearon_contract_gaps` asks it again, with our
+-- own grants, each time a worker process starts.
+create or replace function public.wearon_app_gaps(p_role text) returns text[]
+language plpgsql stable set search_path = '' as $$
 declare
     v_missing text[] := array[]::text[];
     v_need    record;
     v_type    text;
     v_refund  regprocedure := to_regprocedure('public.refund_credits(uuid, uuid, integer)');
+    v_table   text;
 begin
     for v_need in
         select * from (values
@@ -37,30 +42,50 @@ begin
             ('store_generation_sessions', 'updated_at', 'timestamp with time zone')
         ) as need (table_name, column_name, type_name)
     loop
-        select format_type(a.atttypid, a.atttypmod) into v_type
-            from pg_attribute a
-            where a.attrelid = to_regclass(format('public.%I', v_need.table_name))
+        select pg_catalog.format_type(a.atttypid, a.atttypmod) into v_type
+            from pg_catalog.pg_attribute a
+            where a.attrelid = pg_catalog.to_regclass(pg_catalog.format('public.%I', v_need.table_name))
               and a.attname = v_need.column_name and a.attnum > 0 and not a.attisdropped;
         if v_type is null then
-            v_missing := v_missing || format('column public.%I.%I %s',
+            v_missing := v_missing || pg_catalog.format('column public.%I.%I %s',
                                              v_need.table_name, v_need.column_name, v_need.type_name);
         elsif v_type <> v_need.type_name then
-            v_missing := v_missing || format('column public.%I.%I as %s (it is %s)',
+            v_missing := v_missing || pg_catalog.format('column public.%I.%I as %s (it is %s)',
                                              v_need.table_name, v_need.column_name, v_need.type_name, v_type);
         end if;
     end loop;
     if v_refund is null then
         v_missing := v_missing
             || 'function public.refund_credits(p_user_id uuid, p_store_id uuid, p_amount integer)'::text;
-    elsif (select p.proargnames[1:3] from pg_proc p where p.oid = v_refund)
+    elsif (select p.proargnames[1:3] from pg_catalog.pg_proc p where p.oid = v_refund)
           is distinct from array['p_user_id', 'p_store_id', 'p_amount'] then
         v_missing := v_missing || 'refund_credits parameters named p_user_id, p_store_id, p_amount'::text;
     end if;
-    if not exists (select from pg_roles where rolname = 'service_role') then
-        v_missing := v_missing || 'role service_role'::text;
-    elsif v_refund is not null and not has_function_privilege('service_role', v_refund, 'execute') then
-        v_missing := v_missing || 'EXECUTE on public.refund_credits for service_role'::text;
+    if not exists (select from pg_catalog.pg_roles where rolname = p_role) then
+        return v_missing || pg_catalog.format('role %s', p_role);
     end if;
+    if v_refund is not null and not pg_catalog.has_function_privilege(p_role, v_refund, 'execute') then
+        v_missing := v_missing || pg_catalog.format('EXECUTE on public.refund_credits for %s', p_role);
+    end if;
+    -- Our functions run as the caller: it reads and writes the sessions itself, and a row level
+    -- security it does not bypass would make every write match no row, silently.
+    foreach v_table in array array['generation_sessions', 'store_generation_sessions'] loop
+        continue when pg_catalog.to_regclass('public.' || v_table) is null;
+        if not (pg_catalog.has_table_privilege(p_role, 'public.' || v_table, 'select')
+                and pg_catalog.has_table_privilege(p_role, 'public.' || v_table, 'update')) then
+            v_missing := v_missing || pg_catalog.format('SELECT and UPDATE on public.%I for %s', v_table, p_role);
+        end if;
+    end loop;
+    if not (select rolbypassrls or rolsuper from pg_catalog.pg_roles where rolname = p_role) then
+        v_missing := v_missing || pg_catalog.format('BYPASSRLS for %s (row level security would hide the sessions)', p_role);
+    end if;
+    return v_missing;
+end $$;
+
+do $$
+declare
+    v_missing text[] := public.wearon_app_gaps('service_role');
+begin
     if cardinality(v_missing) > 0 then
         raise exception 'wearon contract: this database lacks %', array_to_string(v_missing, '; ')
             using errcode = 'undefined_object';
@@ -261,6 +286,28 @@ begin
     end loop;
 end $$;
 
+-- What this database lacks for the caller (the worker's role) to run: the app's side
+-- (wearon_app_gaps) and our own grants. Each worker process asks at start and exits on a gap;
+-- `wearon-admin check` asks too. Empty when the worker can run.
+create or replace function public.wearon_contract_gaps() returns text[]
+language sql stable set search_path = '' as $$
+    select public.wearon_app_gaps(current_user::text)
+        || array(
+            select pg_catalog.format('EXECUTE on %s for %s', f, current_user)
+            from pg_catalog.unnest(array[
+                'public.wearon_claim_session(text, uuid, text)', 'public.wearon_requeue_session(text, uuid, text)',
+                'public.wearon_complete_session(text, uuid, text, text)',
+                'public.wearon_fail_and_refund(text, uuid, text)', 'public.wearon_sweep_stuck(integer, text)'
+            ]::regprocedure[]) as f
+            where not pg_catalog.has_function_privilege(f, 'execute'))
+        || array(
+            select pg_catalog.format('%s on public.%s for %s', p, t, current_user)
+            from (values ('wearon_session_claims', 'select'), ('wearon_session_claims', 'insert'),
+                         ('wearon_session_claims', 'update'), ('wearon_refunds', 'select'),
+                         ('wearon_refunds', 'insert')) as need (t, p)
+            where not pg_catalog.has_table_privilege('public.' || t, p))
+$$;
+
 -- Functions are executable by PUBLIC by default, and Supabase grants anon and authenticated
 -- everything in `public`: an anonymous caller could fail sessions and move credits. Only the
 -- service role (the worker) may call them and touch our tables.
@@ -291,7 +338,8 @@ grant execute on function
     public.wearon_write_session(text, uuid, text, text, text),
     public.wearon_claim_session(text, uuid, text), public.wearon_holds_claim(text, uuid, text),
     public.wearon_requeue_session(text, uuid, text), public.wearon_complete_session(text, uuid, text, text),
-    public.wearon_fail_and_refund(text, uuid, text), public.wearon_sweep_stuck(integer, text)
+    public.wearon_fail_and_refund(text, uuid, text), public.wearon_sweep_stuck(integer, text),
+    public.wearon_app_gaps(text), public.wearon_contract_gaps()
     to service_role;
 grant select, insert, update on public.wearon_session_claims to service_role;
 grant select, insert on public.wearon_refunds to service_role;

@@ -102,9 +102,10 @@ def images_url() -> Iterator[str]:
 
 @pytest.fixture(scope="session")
 def worker_broker(messaging: Messaging) -> dramatiq.Broker:
-    # The CLI's process boot arms TimeLimit's watchdog; an in-process Worker must do it itself.
+    # The CLI's process boot arms TimeLimit's watchdog; an in-process Worker must do it itself, once
+    # (tests/admin shares this fixture, so a session may ask for it from two directories).
     for middleware in messaging.broker.middleware:
-        if isinstance(middleware, TimeLimit):
+        if isinstance(middleware, TimeLimit) and not middleware.manager.is_alive():
             middleware.after_process_boot(messaging.broker)
     return messaging.broker
 

@@ -84,6 +84,24 @@ def test_health_is_exported_as_a_gauge(start_api: StartApi, api: httpx.Client) -
     assert "wearon_api_health_ok 1.0" in api.get("/metrics").text
 
 
+def test_health_exports_which_part_fails(start_api: StartApi, api: httpx.Client) -> None:
+    # Given a replica whose Redis is unreachable (its model loaded),
+    with start_api(redis_url=f"redis://127.0.0.1:{free_port()}/0") as degraded:
+        degraded.get("/health")
+        text = degraded.get("/metrics").text
+        # then its metrics say which part failed, for ApiHealthDegraded to name it.
+        assert 'wearon_api_health_check_ok{check="redis"} 0.0' in text
+        assert 'wearon_api_health_check_ok{check="model"} 1.0' in text
+    api.get("/health")
+    assert 'wearon_api_health_check_ok{check="redis"} 1.0' in api.get("/metrics").text
+
+
+def test_health_exports_a_model_that_is_not_loaded(start_api: StartApi) -> None:
+    with start_api(detector=PosePool(workers=1)) as api:
+        api.get("/health")
+        assert 'wearon_api_health_check_ok{check="model"} 0.0' in api.get("/metrics").text
+
+
 def test_metrics_are_prometheus_text(api: httpx.Client) -> None:
     response = api.get("/metrics")
     assert response.headers["content-type"].startswith("text/plain")

@@ -31,8 +31,9 @@ from wearon.domain.task import Channel
 
 PROMETHEUS_DIR = ROOT / "ops" / "prometheus"
 PHOTO = ROOT / "tests" / "fixtures" / "basketball1.png"
-#: Jobs of the production config with no process of ours behind them.
-NOT_OURS = frozenset({"node"})
+#: Jobs of the production config with no process of ours behind them (node-exporter, redis-exporter,
+#: blackbox-exporter).
+NOT_OURS = frozenset({"node", "redis", "tls"})
 #: A stale count from a "previous run" left in the worker's metrics directory.
 STALE_REFUNDS = 1000
 

@@ -54,6 +54,14 @@ NODE_EXPORTER = {
     "node_load5",
     "node_load15",
 }
+#: redis_exporter's (job redis) and blackbox_exporter's (job tls) names that ops/ may use.
+REDIS_EXPORTER = {"redis_memory_used_bytes", "redis_memory_max_bytes", "redis_evicted_keys_total", "redis_up"}
+BLACKBOX_EXPORTER = {"probe_success", "probe_ssl_earliest_cert_expiry"}
+#: What ops/scripts/renew-certs.sh writes for node-exporter's textfile collector.
+CERTIFICATE_RENEWAL = {
+    "wearon_certificate_renewal_success",
+    "wearon_certificate_renewal_last_run_timestamp_seconds",
+}
 PROMETHEUS_BUILTIN = {"up", "ALERTS", "ALERTS_FOR_STATE", "scrape_duration_seconds", "scrape_samples_scraped"}
 
 _SUFFIXES = {
@@ -79,7 +87,8 @@ def recorded_names() -> set[str]:
 
 
 def known_names() -> set[str]:
-    return wearon_metric_names() | DRAMATIQ | NODE_EXPORTER | PROMETHEUS_BUILTIN | recorded_names()
+    exporters = NODE_EXPORTER | REDIS_EXPORTER | BLACKBOX_EXPORTER | CERTIFICATE_RENEWAL
+    return wearon_metric_names() | DRAMATIQ | exporters | PROMETHEUS_BUILTIN | recorded_names()
 
 
 # --- PromQL metric-name extraction ----------------------------------------------------------
@@ -256,6 +265,12 @@ def test_the_spec_alerts_exist() -> None:
         "RefundsSpiking",
         "DeadLettersGrowing",
         "BridgeLagHigh",
+        "Watchdog",
+        "RedisMemoryHigh",
+        "RedisEvictingKeys",
+        "TlsCertificateExpiringSoon",
+        "TlsCertificateRenewalFailed",
+        "DeferredRefundsPending",
     } <= names
 
 
@@ -271,6 +286,22 @@ def test_alerting_provisioning_routes_everything_to_whatsapp() -> None:
     assert policy["receiver"] == contact["name"]
     # Grafana expands $NAME in provisioning files: a `$` in a generated rule would be eaten.
     assert "$" not in GRAFANA_RULES.read_text()
+
+
+def test_the_watchdog_pings_the_dead_mans_switch_and_nothing_else() -> None:
+    base = OPS / "grafana" / "provisioning" / "alerting"
+    provisioned = yaml.safe_load((base / "contact-points.yml").read_text())["contactPoints"]
+    contacts = {c["name"]: c for c in provisioned}
+    (receiver,) = contacts["deadmansswitch"]["receivers"]
+    assert receiver["type"] == "webhook" and receiver["settings"]["url"] == "${DEADMANSSWITCH_URL}"
+    # Given the root policy (WhatsApp) and its routes, the Watchdog matches one route, which stops there
+    policy = yaml.safe_load((base / "policies.yml").read_text())["policies"][0]
+    (route,) = [r for r in policy["routes"] if ["alertname", "=", "Watchdog"] in r["object_matchers"]]
+    assert route["receiver"] == "deadmansswitch" and route["continue"] is False
+    # and repeats often enough for a 5-minute check period with a 10-minute grace.
+    assert route["repeat_interval"] == "5m" and route["group_interval"] == "1m"
+    watchdog = [r for r in _rules() if r.get("alert") == "Watchdog"]
+    assert watchdog and watchdog[0]["expr"] == "wearon:watchdog:bool > 0"
 
 
 def test_dashboards_and_rules_use_the_provisioned_datasources() -> None:

@@ -16,6 +16,8 @@ import dramatiq
 import httpx
 import pytest
 import redis
+from click.testing import CliRunner
+from prometheus_client import REGISTRY
 
 from tests.faults.conftest import FaultStack, started
 from tests.faults.conftest import standin as standin
@@ -24,14 +26,21 @@ from tests.helpers.backends import SqliteBackend
 from tests.helpers.processes import wait_until
 from tests.standins.openai import OpenAIStandIn
 from wearon import keys
-from wearon.bootstrap import build_messaging, redis_client, secrets_of
+from wearon.adapters.dead_letters.dramatiq import DramatiqDeadLetters
+from wearon.admin.cli import cli as cli_root
+from wearon.bootstrap import build_admin, build_messaging, build_retention, redis_client, secrets_of
+from wearon.bridge.bridge import Bridge
+from wearon.bridge.dead_letters import dead_letter
+from wearon.bridge.depths import DRAMATIQ_QUEUES, DepthReporter
 from wearon.domain.task import Channel
+from wearon.errors import InvalidTask
 from wearon.http import create_app
 from wearon.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[2]
 SERVICE_PASSWORD = "0123456789abcdef0123456789abcdef"
 APP_PASSWORD = "fedcba9876543210fedcba9876543210"
+EXPORTER_PASSWORD = "00112233445566778899aabbccddeeff"
 
 
 @dataclass
@@ -65,6 +74,7 @@ def stack_redis(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StackRedis
     argv += ["--dir", tmp, "--save", "", "--appendonly", "no"]
     env = {"PATH": "/usr/bin:/bin", "TMPDIR": str(tmp)}
     env |= {"REDIS_PASSWORD": SERVICE_PASSWORD, "REDIS_APP_PASSWORD": APP_PASSWORD}
+    env |= {"REDIS_EXPORTER_PASSWORD": EXPORTER_PASSWORD}
     with (tmp / "redis.log").open("wb") as log:
         process = subprocess.Popen(argv, env=env, stdout=log, stderr=subprocess.STDOUT)
     server = StackRedis(plain, tls, tmp / "tls/ca.crt")
@@ -103,6 +113,31 @@ def test_the_producer_can_push_onto_the_task_list_and_do_nothing_else(stack_redi
             pytest.fail(f"the producer could {what}")
 
 
+def test_the_exporter_reads_info_and_no_key(stack_redis: StackRedis) -> None:
+    # Given redis-exporter's user on the plain port, as docker-compose.prod.yml connects it,
+    exporter = redis.Redis.from_url(stack_redis.url("wearon-exporter", EXPORTER_PASSWORD, tls=False))
+    # then it reads what RedisMemoryHigh and RedisEvictingKeys need, and its per-scrape diagnostics,
+    assert {"used_memory", "maxmemory", "evicted_keys"} <= exporter.info("all").keys()
+    exporter.slowlog_get()
+    exporter.slowlog_len()
+    exporter.execute_command("LATENCY", "LATEST")
+    exporter.client_setname("redis_exporter")
+    # and nothing else: no key, no configuration, no write.
+    refused = {
+        "read the task list": lambda: exporter.lrange(keys.TASKS, 0, -1),
+        "read a key": lambda: exporter.get("wearon:ratelimit:openai"),
+        "KEYS": lambda: exporter.keys("*"),
+        "CONFIG": lambda: exporter.config_get("maxmemory-policy"),
+        "CONFIG SET": lambda: exporter.config_set("maxmemory-policy", "allkeys-lru"),
+        "FLUSHALL": exporter.flushall,
+        "LPUSH": lambda: exporter.lpush(keys.TASKS, b"x"),
+    }
+    for what, attempt in refused.items():
+        with pytest.raises(redis.exceptions.NoPermissionError):
+            attempt()
+            pytest.fail(f"the exporter could {what}")
+
+
 def test_nobody_gets_in_without_a_user_or_without_tls(stack_redis: StackRedis) -> None:
     anonymous = f"rediss://127.0.0.1:{stack_redis.tls_port}/0?ssl_ca_certs={stack_redis.ca}"
     with pytest.raises(redis.exceptions.AuthenticationError):
@@ -136,6 +171,60 @@ def test_a_rediss_url_works_through_our_settings_and_its_password_is_scrubbed(
     finally:
         broker.close()
         dramatiq.set_broker(previous)  # build_messaging sets the global one
+
+
+def test_the_bridge_reads_the_queue_depths_and_the_owed_refunds_as_the_service_user(
+    stack_redis: StackRedis,
+) -> None:
+    # Given the bridge's depth reporter on the service user, over TLS (a command the ACL does not
+    # grant raises NoPermissionError here; the reporter's own loop would only log it at debug),
+    settings = Settings(redis_url=stack_redis.service_url, dramatiq_namespace="dramatiq")
+    previous = dramatiq.get_broker()
+    broker = build_messaging(settings).broker
+    try:
+        reporter = DepthReporter(redis_client(settings), broker, bridge_id="acl")
+        # then it reads every depth, and the owed refunds' age.
+        assert {"tasks", "dramatiq:refunds", "dramatiq_delayed:refunds"} <= reporter.report().keys()
+        assert REGISTRY.get_sample_value("wearon_deferred_refund_oldest_seconds") == 0
+    finally:
+        broker.close()
+        dramatiq.set_broker(previous)
+
+
+def test_wearon_admin_and_the_dead_letter_retention_work_as_the_service_user(
+    stack_redis: StackRedis, tmp_path: Path
+) -> None:
+    # Given a bridge dead letter and a Dramatiq one (with its recorded error), on the service user
+    settings = Settings(
+        redis_url=stack_redis.service_url, dramatiq_namespace="dramatiq", local_data_dir=tmp_path
+    )
+    client = redis_client(settings)
+    client.lpush(keys.DEAD_LETTERS, dead_letter(b"{}", InvalidTask("schema", "not a task")))
+    message = dramatiq.Message(queue_name="generation", actor_name="generate", args=(), kwargs={}, options={})
+    client.zadd("dramatiq:generation.XQ", {message.message_id: 1})
+    client.hset("dramatiq:generation.XQ.msgs", message.message_id, message.encode())
+    previous = dramatiq.get_broker()
+    try:
+        cli = CliRunner()
+        admin = build_admin(settings)
+        DramatiqDeadLetters(client, "dramatiq", ("generation",)).record_error(
+            message.message_id, "E: x", None
+        )
+        # then every command an operator runs, and the bridge's retention and pause, are granted
+        for args in (["dead", "list", "--json"], ["dead", "show", message.message_id], ["queues", "--json"]):
+            assert cli.invoke(cli_root, args, obj=admin).exit_code == 0, args
+        for args in (
+            ["intake", "pause", "--yes"],
+            ["intake", "resume", "--yes"],
+            ["dead", "purge", "--all", "--yes"],
+        ):
+            assert cli.invoke(cli_root, args, obj=admin).exit_code == 0, args
+        assert build_retention(settings).run_once() == {f"dramatiq:{q}": 0.0 for q in DRAMATIQ_QUEUES} | {
+            "bridge": 0.0
+        }
+        assert Bridge(client, enqueue=print, refund=lambda *_: False).paused() is False
+    finally:
+        dramatiq.set_broker(previous)
 
 
 def test_the_api_health_reaches_redis_over_tls(stack_redis: StackRedis) -> None:

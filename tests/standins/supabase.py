@@ -16,6 +16,7 @@ Speaks exactly what our adapters use, on the real wire format:
   POST /storage/v1/object/sign/<bucket>/<path>  {"expiresIn"} -> {"signedURL": "/object/sign/...?token="}
   GET  /storage/v1/object/sign/<bucket>/<path>?token=  -> the bytes
   GET  /storage/v1/object/info/<bucket>/<path>  -> the object's info (storage3's `exists` reads it)
+  GET  /storage/v1/bucket/<bucket>        -> the bucket's record (a start-up check reads it)
 Each requires a project key as `apikey` and `Authorization: Bearer` (401 otherwise): RPC takes the
 service-role key or the anon key, Storage only the service-role key.
 Storage knows only the buckets in `buckets` (the app's `images`): any other is refused as Supabase
@@ -101,6 +102,7 @@ class SupabaseStandIn:
                 Route("/storage/v1/object/sign/{bucket}/{path:path}", self.download, methods=["GET"]),
                 Route("/storage/v1/object/info/{bucket}/{path:path}", self.info, methods=["GET"]),
                 Route("/storage/v1/object/{bucket}/{path:path}", self.upload, methods=["POST", "PUT"]),
+                Route("/storage/v1/bucket/{bucket}", self.bucket, methods=["GET"]),
             ]
         )
 
@@ -253,6 +255,16 @@ class SupabaseStandIn:
         if key not in self.objects:
             return _storage(400, "not_found", "Object not found", "404")
         return Response(self.objects[key], media_type=self.content_types[key])
+
+    async def bucket(self, request: Request) -> Response:
+        """A bucket's record as Storage gives it (every field storage3's Bucket model requires)."""
+        if denied := self._denied(request, storage=True) or self._no_bucket(request):
+            return denied
+        name = request.path_params["bucket"]
+        created = "2026-01-01T00:00:00.000Z"
+        record = {"id": name, "name": name, "owner": "", "public": False, "type": "STANDARD"}
+        record |= {"file_size_limit": None, "allowed_mime_types": None}
+        return JSONResponse(record | {"created_at": created, "updated_at": created})
 
     def _token(self, key: str, expires: int) -> str:
         mac = hmac.new(self._secret, f"{key}:{expires}".encode(), hashlib.sha256).hexdigest()

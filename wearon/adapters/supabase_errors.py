@@ -37,6 +37,28 @@ _SQLSTATE_REFUSALS = frozenset({"23502", "23503", "23514"})
 _STORAGE_REFUSALS = frozenset(
     {"Bucket not found", "NoSuchBucket", "InvalidJWT", "Unauthorized", "AccessDenied", "TenantNotFound"}
 )
+_MIGRATION = "supabase/migrations/0001_worker_contract.sql"
+#: What an operator changes, by what refused: the first group holding the code (or the status).
+_REMEDIES = (
+    (
+        frozenset({"401", "PGRST301", "PGRST302", "InvalidJWT", "Unauthorized"}),
+        "set SUPABASE_SERVICE_ROLE_KEY to this project's service_role key (Settings > API)",
+    ),
+    (
+        frozenset({"42501", "403"}),
+        f"use the service_role key, and apply {_MIGRATION}: it grants service_role what the worker calls",
+    ),
+    (frozenset({"PGRST202", "404"}), f"apply {_MIGRATION} to this project (and check SUPABASE_URL)"),
+    (
+        frozenset({"42883", "42804", "P0001", "P0002"}),
+        f"the app's schema or refund_credits differs from the contract: apply {_MIGRATION} again,"
+        " which stops naming what differs",
+    ),
+    (
+        frozenset({"Bucket not found", "NoSuchBucket"}),
+        "create the bucket in Supabase Storage, or set SUPABASE_BUCKET to the app's bucket",
+    ),
+)
 #: Metric labels stay short whatever a server answers.
 _CODE_LABEL_MAX = 40
 
@@ -57,12 +79,21 @@ def storage_refuses(status: int | str | None, error: str | None, message: str | 
     return str(status) in ("401", "403") or error in _STORAGE_REFUSALS or message == "Bucket not found"
 
 
+def remedy(*codes: object) -> str:
+    """What an operator should change for a refusal with these codes (first known wins), or ""."""
+    for code in codes:
+        for group, what in _REMEDIES:
+            if str(code) in group:
+                return what
+    return ""
+
+
 def postgrest_error(call: str, status: int | None, code: str | None, message: str) -> WearOnError:
     """The error a PostgREST refusal of `call` is. PostgREST's message never quotes our request
     (so never the key)."""
     shown = code or str(status)
     if postgrest_refuses(status, code):
-        return Misconfigured(call, shown, message)
+        return Misconfigured(call, shown, message, remedy(code, status))
     return InfrastructureError(f"{call} failed: {shown} {message}")
 
 
@@ -70,7 +101,7 @@ def storage_error(call: str, status: int | str | None, error: str | None, messag
     """The error a Storage refusal of `call` is. Only its status and error are shown: a message
     may quote the server's whole answer."""
     if storage_refuses(status, error, message):
-        return Misconfigured(call, error or str(status))
+        return Misconfigured(call, error or str(status), remedy=remedy(error, message, status))
     return InfrastructureError(f"{call} failed: {status} {error}")
 
 

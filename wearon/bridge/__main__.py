@@ -8,19 +8,21 @@ import threading
 from loguru import logger
 from prometheus_client import start_http_server
 
-from wearon.bootstrap import build_bridge, configure_process_logging
+from wearon.bootstrap import build_bridge, build_retention, configure_process_logging, exit_if_misconfigured
 from wearon.settings import load_settings
 
 
 def main() -> int:
     settings = load_settings()
     configure_process_logging("bridge", settings)
+    exit_if_misconfigured("bridge", settings)
     bridge, depths = build_bridge(settings)
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
     start_http_server(settings.bridge_metrics_port)
     depths.start(stop)
+    build_retention(settings).start(stop)
     logger.info("bridge started")
     bridge.run(stop)
     logger.info("bridge stopped")

@@ -10,7 +10,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 
 from wearon.http.schemas import HealthChecks, HealthResponse
-from wearon.metrics import API_HEALTH_OK
+from wearon.metrics import API_HEALTH_CHECK_OK, API_HEALTH_OK
 
 #: The whole Redis check, connect included, must fit well inside /health's 200 ms budget.
 REDIS_CHECK_TIMEOUT_S = 0.1
@@ -26,6 +26,8 @@ async def health(request: Request) -> JSONResponse:
     )
     body = HealthResponse(status="ok" if model_loaded and redis_ok else "degraded", checks=checks)
     API_HEALTH_OK.set(1 if body.status == "ok" else 0)
+    API_HEALTH_CHECK_OK.labels(check="model").set(1 if model_loaded else 0)
+    API_HEALTH_CHECK_OK.labels(check="redis").set(1 if redis_ok else 0)
     return JSONResponse(body.model_dump(), status_code=200 if model_loaded else 503)
 
 

@@ -19,7 +19,7 @@ from pathlib import Path
 from urllib.parse import quote
 
 from wearon.adapters.blobs import object_path_parts
-from wearon.errors import BlobPathRejected, ConfigError, InfrastructureError, LinkRejected
+from wearon.errors import BlobPathRejected, ConfigError, InfrastructureError, LinkRejected, Misconfigured
 
 KEY_BYTES = 32
 #: Unix seconds have 10 digits until 2286; a longer `expires` is not ours (and int() of a huge
@@ -66,6 +66,15 @@ class LocalBlobStore:
 
     def exists(self, path: str) -> bool:
         return self._resolve(path).is_file()
+
+    def check(self) -> None:
+        """The files' folder can be written (created here if missing, as the first upload would)."""
+        try:
+            self._root.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise Misconfigured("local storage", "not_writable", f"{self._root}: {exc.strerror}") from None
+        if not os.access(self._root, os.W_OK | os.X_OK):
+            raise Misconfigured("local storage", "not_writable", str(self._root))
 
     def signed_url(self, path: str, ttl_s: int, now: float | None = None) -> str:
         self._resolve(path)

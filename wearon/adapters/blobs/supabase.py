@@ -47,6 +47,9 @@ class SupabaseBlobStore:
             raise InfrastructureError("storage returned no signed URL")
         return str(url)
 
+    def check(self) -> None:
+        self._guard("bucket", lambda: self._client.storage.get_bucket(self._bucket))
+
     @staticmethod
     def _guard(what: str, call: Callable[[], T]) -> T:
         try:
