@@ -65,6 +65,7 @@ from wearon.adapters.dead_letters.bridge import BridgeDeadLetters, raw_payload
 from wearon.adapters.dead_letters.dramatiq import DramatiqDeadLetters
 from wearon.adapters.download import SafeDownloader
 from wearon.adapters.intake import IntakeSwitch
+from wearon.adapters.kept_results import RedisResultKeeper
 from wearon.adapters.local_provider import LocalCompositeProvider
 from wearon.adapters.openai_images import OpenAIImageProvider
 from wearon.adapters.provider_key import check_provider_key
@@ -129,6 +130,8 @@ def build_services(settings: Settings) -> Services:
         blobs=blobs,
         provider=build_provider(settings, client),
         fetcher=build_fetcher(settings),
+        # Until the stuck-session sweep has failed the session, an attempt may still store it.
+        kept=RedisResultKeeper(client, ttl_s=settings.stuck_session_after_s + settings.task_time_limit_s),
         signed_url_ttl_s=settings.signed_url_ttl_s,
     )
     return Services(settings=settings, redis=client, store=store, blobs=blobs, generation=generation_service)
@@ -221,14 +224,16 @@ def exit_if_misconfigured(process: str, settings: Settings) -> None:
 def build_provider(settings: Settings, client: redis.Redis) -> ImageProvider:
     if settings.openai_api_key is None:
         return LocalCompositeProvider()
-    gate = ProviderRateGate(client, per_minute=settings.openai_rate_limit_per_minute)
+    gate = ProviderRateGate(
+        client, per_minute=settings.openai_rate_limit_per_minute, margin_ms=settings.openai_rate_margin_ms
+    )
     return OpenAIImageProvider(
         base_url=settings.openai_base_url,
         api_key=settings.openai_api_key,
         model=settings.openai_model,
         max_retries=settings.openai_max_retries,
         timeout_s=settings.openai_timeout_s,
-        before_request=gate.wait,
+        gate=gate,
     )
 
 

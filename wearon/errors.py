@@ -14,6 +14,8 @@
     │   └── ProviderBadResponse    any other refusal, or a body we cannot use
     ├── InfrastructureError    our own storage or database failed, as an outage does (held and
     │                          retried, bounded)
+    ├── TaskDeadlineExceeded   the attempt's hard deadline (the time limit) passed before the
+    │                          provider or a download answered: failed and refunded at once
     ├── SessionNotFound        the session row a task names does not exist
     ├── BodyNotDetected        a size-estimate photo does not show a measurable full body
     ├── InvalidSizeChart       a size chart that cannot be used (overlapping, unordered, too long)
@@ -94,6 +96,10 @@ class ProviderBadResponse(ProviderError):
 
 class InfrastructureError(WearOnError):
     pass
+
+
+class TaskDeadlineExceeded(WearOnError):
+    """The running attempt's deadline (`wearon.task_deadline`) passed."""
 
 
 class SessionNotFound(WearOnError):

@@ -22,6 +22,11 @@ def bridge_processing(bridge_id: str) -> str:
     return f"wearon:tasks:processing:{bridge_id}"
 
 
+def kept_result(channel: str, session_id: str) -> str:
+    """A generated image the provider was paid for, kept until it is stored (with a TTL)."""
+    return f"wearon:result:{channel}:{session_id}"
+
+
 def sweep_lock(minute: str) -> str:
     """One stuck-session sweep per UTC minute (`2026-01-31T12:05`), however many schedulers sent
     it, the start-up sweep included."""

@@ -71,6 +71,18 @@ class BlobStore(Protocol):
         ...
 
 
+class ResultKeeper(Protocol):
+    """Holds a generated image, per session, from the provider's answer until it is stored, where
+    every attempt of that session on any host finds it: a provider call is never repeated after
+    it succeeded. Raises InfrastructureError when what is kept cannot be read."""
+
+    def keep(self, channel: Channel, session_id: UUID, data: bytes) -> None: ...
+
+    def kept(self, channel: Channel, session_id: UUID) -> bytes | None: ...
+
+    def drop(self, channel: Channel, session_id: UUID) -> None: ...
+
+
 class ImageProvider(Protocol):
     """Turns input images and a prompt into one edited image (JPEG or PNG bytes)."""
 

@@ -40,6 +40,8 @@ class Settings(BaseSettings):
     openai_max_retries: int = Field(3, ge=0, le=10)
     openai_timeout_s: float = Field(120.0, gt=0)
     openai_rate_limit_per_minute: int = Field(300, ge=2)
+    # How much later than its rate slot a call may reach the provider (wearon.adapters.rate_gate).
+    openai_rate_margin_ms: int = Field(600, ge=0, le=30_000)
 
     worker_concurrency: int = Field(128, ge=1)
     # The hard cap on one generation, waits on our rate limiter included.

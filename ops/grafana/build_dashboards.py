@@ -349,6 +349,13 @@ def pipeline() -> dict[str, Any]:
             "status",
         ),
         quantiles("Wait on our provider rate limiter", "wearon_rate_limiter_wait_seconds"),
+        quantiles(
+            "Rate slot to send (kept under half of OPENAI_RATE_MARGIN_MS)", "wearon_rate_slot_to_send_seconds"
+        ),
+        timeseries(
+            "Rate slots given up and taken again, per minute (sends held up)",
+            [target(f"sum(rate(wearon_rate_slots_retaken_total[{RATE}])) * 60", "retaken")],
+        ),
         row("Queues and bridge"),
         queue_depths(),
         timeseries(
@@ -378,6 +385,14 @@ def pipeline() -> dict[str, Any]:
             ],
         ),
         row("Credits"),
+        timeseries(
+            "Paid images kept until stored, and uploads retried in place (per minute)",
+            [
+                target(f"sum by (event) (rate(wearon_kept_results_total[{RATE}])) * 60", "{{event}}"),
+                target(f"sum(rate(wearon_storage_upload_retries_total[{RATE}])) * 60", "upload retried"),
+            ],
+            description="reused: a retry stored an image already paid for, instead of a second call.",
+        ),
         timeseries(
             "Credits refunded per hour, by channel",
             [target("sum by (channel) (increase(wearon_credits_refunded_total[1h]))", "{{channel}}")],

@@ -19,7 +19,12 @@ needs one says so: `[standin:429-once;retry-after=none]`, `[standin:5xx-always;a
 Anything else succeeds after a latency drawn from `latency_s` (a (low, high) range). `sent` keeps
 the status and headers of every answer.
 
-Run it as a process for benchmarks: `python -m tests.standins.openai --port 8089 --latency 20 40`.
+Strict mode (`strict_limit`): as a provider enforcing its limit to the letter, every request's
+arrival (the moment its head is read, before its body) is counted, and one that makes more than
+`strict_limit` arrivals in any sliding `strict_window_s` gets a 429 (`arrivals`, `throttled`).
+
+Run it as a process for benchmarks: `python -m tests.standins.openai --port 8089 --latency 20 40`
+(`--strict-limit 300` for strict mode).
 """
 
 from __future__ import annotations
@@ -32,7 +37,7 @@ import random
 import re
 import threading
 import time
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -83,12 +88,18 @@ class OpenAIStandIn:
     images_received: list[int] = field(default_factory=list)
     sent: list[Sent] = field(default_factory=list)
     output_formats: list[str] = field(default_factory=list)  # the output_format of every call
+    #: Strict mode: at most this many arrivals in any sliding `strict_window_s`; the rest get a 429.
+    strict_limit: int | None = None
+    strict_window_s: float = 60.0
+    arrivals: list[float] = field(default_factory=list)  # wall-clock time of every request's head
+    throttled: int = 0
     #: `[standin:held]` calls answer once this is set.
     release: threading.Event = field(default_factory=threading.Event)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def __post_init__(self) -> None:
         self._random = random.Random(self.seed)
+        self._window: deque[float] = deque()
         self._retry_afters = answers.Rotation(answers.RETRY_AFTERS)
         self._server_errors = answers.Rotation(answers.SERVER_ERRORS)
         self.app = Starlette(
@@ -116,7 +127,29 @@ class OpenAIStandIn:
 
     async def stats(self, _: Request) -> Response:
         """For benchmarks in another process: every call's arrival time and prompt."""
-        return JSONResponse({"calls": self.calls, "prompts": self.prompts, "latencies": self.latencies})
+        return JSONResponse(
+            {
+                "calls": self.calls,
+                "prompts": self.prompts,
+                "latencies": self.latencies,
+                "arrivals": self.arrivals,
+                "throttled": self.throttled,
+            }
+        )
+
+    def _over_strict_limit(self) -> bool:
+        """Counts this arrival; whether it makes more than `strict_limit` in the sliding window."""
+        now = time.time()
+        with self._lock:
+            self.arrivals.append(now)
+            if self.strict_limit is None:
+                return False
+            while self._window and self._window[0] <= now - self.strict_window_s:
+                self._window.popleft()
+            self._window.append(now)
+            over = len(self._window) > self.strict_limit
+            self.throttled += over
+            return over
 
     async def models(self, request: Request) -> Response:
         """The model list, after the same key check as an edit (an operator's key check reads it)."""
@@ -127,6 +160,8 @@ class OpenAIStandIn:
         return JSONResponse({"object": "list", "data": listed})
 
     async def edits(self, request: Request) -> Response:
+        if self._over_strict_limit():
+            return answers.rate_limited(self._retry_afters(), "gpt-image-1.5")
         form = await request.form(max_files=16, max_part_size=16 * 1024 * 1024)
         prompt = str(form.get("prompt", ""))
         answer = answers.refused_request(form, self.api_key, request.headers.get("authorization"))
@@ -222,8 +257,9 @@ def main() -> None:
     parser.add_argument("--port", type=int, default=8089)
     parser.add_argument("--latency", type=float, nargs=2, default=(20.0, 40.0), metavar=("LOW", "HIGH"))
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--strict-limit", type=int, default=None, help="429 past this many a sliding minute")
     args = parser.parse_args()
-    standin = OpenAIStandIn(latency_s=tuple(args.latency), seed=args.seed)
+    standin = OpenAIStandIn(latency_s=tuple(args.latency), seed=args.seed, strict_limit=args.strict_limit)
     uvicorn.run(standin.app, host="127.0.0.1", port=args.port, log_level="warning")
 
 
