@@ -53,8 +53,8 @@ from tests.standins.supabase import SERVICE_ROLE_KEY  # noqa: E402
 from wearon import keys  # noqa: E402
 
 # Two benches at once on one machine must not share these (each flushes and drops them at start):
-# BENCH_REDIS_URL and BENCH_DATABASE give a run its own.
-REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/14")
+# BENCH_REDIS_URL and BENCH_DATABASE give a run its own. Database 6: outside the test slots (8-15).
+REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/6")
 DATABASE = os.environ.get("BENCH_DATABASE", "wearon_bench")
 PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
 PG_DSN = f"postgresql://postgres@127.0.0.1:5432/{DATABASE}"
