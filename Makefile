@@ -7,7 +7,7 @@ PRODUCER := tests/producer
 PRODUCER_DEPS := $(PRODUCER)/node_modules/.package-lock.json
 export PYTHONUNBUFFERED := 1
 
-.PHONY: install lock services run demo test lint typecheck check test-cluster bench bench-cluster bench-sizerec bench-images check-ops smoke-prod clean
+.PHONY: install lock services run demo test test-deps test-rabbitmq test-cluster lint typecheck check bench bench-cluster bench-sizerec bench-images check-ops smoke-prod clean
 
 install: $(VENV)/.installed
 
@@ -57,8 +57,19 @@ $(PRODUCER_DEPS): $(PRODUCER)/package-lock.json
 ## databases (tests/conftest.py). Tests that share expensive fixtures run together on one worker
 ## (--dist loadgroup); the long ones start first. TEST_WORKERS=0 runs it in this one process.
 TEST_WORKERS ?= 3
-test: install services $(PRODUCER_DEPS) $(OPS_TOOLS)
+test: test-deps
 	$(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadgroup
+
+## Everything the suite needs; .ci/run makes it once, before the two runs it starts in parallel.
+test-deps: install services $(PRODUCER_DEPS) $(OPS_TOOLS)
+
+## The pipeline, fault and chaos tests again with Dramatiq on RabbitMQ (a virtual host per test
+## session; Redis still holds the tasks list, the rate limiter and the locks). Two sessions: the
+## chaos test on one, the rest on the other.
+RABBITMQ_TESTS := tests/actors tests/faults tests/bridge/test_depths.py
+RABBITMQ_TEST_WORKERS ?= 2
+test-rabbitmq: install services
+	WEARON_TEST_BROKER=rabbitmq $(PY) -m pytest -q -n $(RABBITMQ_TEST_WORKERS) --dist loadgroup $(RABBITMQ_TESTS)
 
 ## The multi-host tests alone, for a CI whose `make test` is not root (they need root).
 test-cluster: install services

@@ -235,7 +235,7 @@ class ApiProcess:
         env = os.environ | {
             "DOWNLOAD_ALLOWED_HOSTS": "127.0.0.1",
             "DOWNLOAD_ALLOW_PRIVATE_NETWORKS": "true",
-            "REDIS_URL": os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/15"),
+            "REDIS_URL": os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/7"),  # not a test slot (8-15)
             "LOG_LEVEL": "WARNING",
             "MALLOC_ARENA_MAX": self._arenas,
             # The embedded backend's /files store, which the API opens, stays out of the checkout.

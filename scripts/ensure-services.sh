@@ -2,7 +2,7 @@
 # Makes sure Redis, PostgreSQL and RabbitMQ answer on loopback: starts them, or installs them
 # with apt first; that the prometheus binary is installed (the tests start their own); and that
 # Node and npm are there for the app's producer the tests push tasks with (tests/producer).
-# Idempotent; never restarts a service that already answers.
+# RabbitMQ gets a virtual host per test slot. Idempotent; never restarts a service that already answers.
 set -euo pipefail
 
 need_root() { [ "$(id -u)" = 0 ] || { echo "ensure-services: run as root or start $1 yourself" >&2; exit 1; }; }
@@ -41,10 +41,26 @@ ensure_postgres() {
 }
 
 ensure_rabbitmq() {
-  port_open 5672 && return 0
-  command -v rabbitmq-server >/dev/null || apt_install rabbitmq-server
-  rabbitmq-server -detached
-  wait_port 5672 rabbitmq
+  if ! port_open 5672; then
+    command -v rabbitmq-server >/dev/null || apt_install rabbitmq-server
+    rabbitmq-server -detached
+    wait_port 5672 rabbitmq
+  fi
+  ensure_test_vhosts
+}
+
+# One virtual host per test slot (tests/conftest.py: Redis databases 8-15), for the suite's
+# RabbitMQ run (`make test-rabbitmq`): parallel sessions never see each other's queues.
+# Only root can (rabbitmqctl); a session whose virtual host is missing says to run this as root.
+ensure_test_vhosts() {
+  [ "$(id -u)" = 0 ] || return 0
+  local existing slot
+  existing=$(rabbitmqctl -q list_vhosts)
+  for slot in $(seq 8 15); do
+    grep -qx "wearon_test_$slot" <<<"$existing" && continue
+    rabbitmqctl -q add_vhost "wearon_test_$slot" >/dev/null
+    rabbitmqctl -q set_permissions -p "wearon_test_$slot" guest '.*' '.*' '.*' >/dev/null
+  done
 }
 
 # The binary only: the scrape test (tests/observability) runs its own on a free loopback port.

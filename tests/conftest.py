@@ -6,6 +6,11 @@ on one machine (two developers, or a developer and CI) never flush each other's 
 pytest-xdist (`make test` runs groups in parallel) each worker process is a session of its own,
 with its own slot; the controller, which runs no test, claims none. A process a test starts
 inherits its test process's slot.
+
+WEARON_TEST_BROKER=rabbitmq (`make test-rabbitmq`) puts Dramatiq on RabbitMQ, in the slot's
+virtual host (wearon_test_<n>, made by scripts/ensure-services.sh), for every test that builds a
+broker or starts a worker; the tests marked `redis_broker` (Dramatiq's Redis broker itself) are
+deselected then. Redis still holds everything else (the tasks list, the rate limiter, locks).
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ import sys
 import time
 from collections.abc import Iterator
 
+import pika
 import pytest
 import redis
 
@@ -29,6 +35,12 @@ from wearon.settings import Settings
 pytest_plugins = ["tests.skip_policy"]
 
 REDIS_BASE = "redis://127.0.0.1:6379"
+RABBITMQ_BASE = "amqp://guest:guest@127.0.0.1:5672"
+BROKERS = ("redis", "rabbitmq")
+TEST_BROKER = os.environ.get("WEARON_TEST_BROKER", "redis")
+if TEST_BROKER not in BROKERS:
+    raise RuntimeError(f"WEARON_TEST_BROKER={TEST_BROKER!r}: choose one of {', '.join(BROKERS)}")
+ON_RABBITMQ = TEST_BROKER == "rabbitmq"
 SLOTS = range(15, 7, -1)
 LOCK_KEY = "wearon:test-session-lock"
 LOCK_TTL_S = 3 * 3600
@@ -38,7 +50,9 @@ TEST_NAMESPACE = "wearon-test"
 #: Directories whose tests share expensive session fixtures (a loaded pose model, a database built
 #: from its migrations, a broker with a worker): under xdist each runs whole on one worker. The
 #: other tests (real processes, each with its own stack) are spread one by one.
-SHARED_FIXTURE_DIRS = frozenset({"actors", "adapters", "bridge", "contract", "domain", "http", "standins"})
+SHARED_FIXTURE_DIRS = frozenset(
+    {"actors", "adapters", "admin", "bridge", "contract", "domain", "http", "standins"}
+)
 #: Tests that run for minutes start first, so that the parallel groups finish together.
 LONG_TESTS = ("tests/faults/test_chaos.py", "tests/ops/test_zero_downtime.py", "tests/cluster/")
 
@@ -86,13 +100,31 @@ def _session_slot() -> int:
     # Processes the tests start read their settings from the environment: the test database.
     os.environ["REDIS_URL"] = f"{REDIS_BASE}/{slot}"
     os.environ.setdefault("DRAMATIQ_NAMESPACE", TEST_NAMESPACE)
+    if ON_RABBITMQ:
+        os.environ["BROKER_URL"] = _broker_url(slot)
+        _check_vhost(os.environ["BROKER_URL"])
     return slot
 
 
+def _check_vhost(url: str) -> None:
+    try:
+        pika.BlockingConnection(pika.URLParameters(url)).close()
+    except pika.exceptions.AMQPError as exc:
+        raise RuntimeError(f"RabbitMQ refused {url}: as root, run scripts/ensure-services.sh") from exc
+
+
+def _broker_url(slot: int) -> str:
+    """Dramatiq's broker for this slot: its Redis database, or its RabbitMQ virtual host."""
+    return f"{RABBITMQ_BASE}/wearon_test_{slot}" if ON_RABBITMQ else f"{REDIS_BASE}/{slot}"
+
+
 def __getattr__(name: str) -> str:
-    """TEST_REDIS_URL and TEST_PG_DSN, claimed on first use: never in an xdist controller."""
+    """TEST_REDIS_URL, TEST_BROKER_URL and TEST_PG_DSN, claimed on first use: never in an xdist
+    controller."""
     if name == "TEST_REDIS_URL":
         return f"{REDIS_BASE}/{_slot()}"
+    if name == "TEST_BROKER_URL":
+        return _broker_url(_slot())
     if name == "TEST_PG_DSN":
         return f"postgresql://postgres@127.0.0.1:5432/wearon_test_{_slot()}"
     raise AttributeError(name)
@@ -117,12 +149,22 @@ def _is_xdist_controller(config: pytest.Config) -> bool:
 
 
 @pytest.hookimpl(tryfirst=True)  # before xdist reads the groups
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if ON_RABBITMQ:
+        _deselect_redis_broker_tests(config, items)
     for item in items:
         directory = item.path.parent.name
         if directory in SHARED_FIXTURE_DIRS:
             item.add_marker(pytest.mark.xdist_group(directory))
     items.sort(key=lambda item: not item.nodeid.startswith(LONG_TESTS))
+
+
+def _deselect_redis_broker_tests(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Deselected, not skipped: on RabbitMQ they have nothing to test (tests/skip_policy.py)."""
+    redis_only = [item for item in items if item.get_closest_marker("redis_broker")]
+    if redis_only:
+        config.hook.pytest_deselected(items=redis_only)
+        items[:] = [item for item in items if item not in redis_only]
 
 
 def flush(client: redis.Redis) -> None:
@@ -152,6 +194,10 @@ def images_url() -> Iterator[str]:
 @pytest.fixture(scope="session")
 def messaging() -> bootstrap.Messaging:
     """Dramatiq's broker on the test database, with every actor declared, as a worker has them."""
-    redis_url = f"{REDIS_BASE}/{_slot()}"
-    settings = Settings(_env_file=None, redis_url=redis_url, dramatiq_namespace=TEST_NAMESPACE)  # type: ignore[call-arg]
+    settings = Settings(
+        _env_file=None,  # type: ignore[call-arg]
+        redis_url=f"{REDIS_BASE}/{_slot()}",
+        broker_url=_broker_url(_slot()),
+        dramatiq_namespace=TEST_NAMESPACE,
+    )
     return bootstrap.build_messaging(settings)

@@ -65,3 +65,33 @@ def test_secrets_never_reach_a_line(lines: io.StringIO, text: str) -> None:
     ):
         assert secret not in out
     assert "[REDACTED]" in out
+
+
+def _fail_deep(text: str) -> None:
+    raise ValueError(text)
+
+
+def test_an_exception_logs_its_traceback_as_one_scrubbed_field(lines: io.StringIO) -> None:
+    # Given an unexpected exception whose text holds a secret
+    try:
+        _fail_deep(f"bad call with {OPENAI_KEY}")
+    except ValueError:
+        # When it is logged with an error id
+        logger.bind(error_id="ab12cd34").exception("unexpected")
+    # Then one line holds the whole traceback, the frame that raised included, and no secret
+    (line,) = lines.getvalue().splitlines()
+    record = json.loads(line)
+    assert record["error_id"] == "ab12cd34"
+    trace = str(record["traceback"])
+    assert trace.startswith("Traceback (most recent call last)") and "_fail_deep" in trace
+    assert OPENAI_KEY not in line and "[REDACTED]" in trace
+
+
+@pytest.mark.parametrize("text", ['password=abc"', "token=x\\", 'sig=1\\"2'])
+def test_scrubbing_a_quoted_credential_keeps_the_line_json(lines: io.StringIO, text: str) -> None:
+    try:
+        _fail_deep(text)
+    except ValueError:
+        logger.exception("unexpected")
+    record = json.loads(lines.getvalue())
+    assert "[REDACTED]" in str(record["traceback"])

@@ -1,7 +1,8 @@
 """Wiring: the one place that turns settings into objects.
 
 Every entry point reads the settings once and hands them here: the worker and the scheduler
-(`wearon.worker.setup`), the bridge (`wearon.bridge.__main__`) and the API (its lifespan). Nothing
+(`wearon.worker.setup`), the bridge (`wearon.bridge.__main__`), the API (its lifespan) and the
+operator's tool (`wearon.admin`). Nothing
 is built when a module is imported.
 
 Supabase when SUPABASE_URL is set, else the embedded backend (SQLite + local files);
@@ -15,6 +16,8 @@ import os
 from collections.abc import Callable
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
+from datetime import timedelta
+from functools import partial
 from typing import Any
 from uuid import UUID
 
@@ -22,6 +25,7 @@ import dramatiq
 import redis
 import redis.asyncio
 from dramatiq.brokers.rabbitmq import RabbitmqBroker
+from dramatiq.brokers.redis import RedisBroker
 from dramatiq.errors import BrokerConnectionError
 from dramatiq.middleware import (
     AgeLimit,
@@ -50,21 +54,41 @@ from wearon.actors.broker import (
     pipelined,
     should_retry,
 )
+from wearon.actors.middleware import task_of
+from wearon.actors.middleware.dead_letter_errors import DeadLetterErrors
+from wearon.actors.middleware.error_ids import ErrorIds
 from wearon.actors.middleware.log_context import LogContext
 from wearon.actors.middleware.refund import RefundOnFinalFailure
+from wearon.actors.queue_depths import QUEUES as DRAMATIQ_QUEUES
 from wearon.adapters.blobs.local import LocalBlobStore, load_or_create_key
+from wearon.adapters.dead_letters.bridge import BridgeDeadLetters, raw_payload
+from wearon.adapters.dead_letters.dramatiq import DramatiqDeadLetters
 from wearon.adapters.download import SafeDownloader
+from wearon.adapters.intake import IntakeSwitch
+from wearon.adapters.kept_results import RedisResultKeeper
 from wearon.adapters.local_provider import LocalCompositeProvider
 from wearon.adapters.openai_images import OpenAIImageProvider
+from wearon.adapters.provider_key import check_provider_key
+from wearon.adapters.queue_stats import QueueStats
 from wearon.adapters.rate_gate import ProviderRateGate
 from wearon.adapters.store.sqlite import SqliteSessionStore
 from wearon.bridge.bridge import Bridge
 from wearon.bridge.depths import DepthReporter
+from wearon.bridge.retention import DeadLetterRetention
 from wearon.domain.failure import FailureReason
-from wearon.domain.task import Channel, GenerationTask
+from wearon.domain.task import Channel, GenerationTask, parse_task
+from wearon.errors import InfrastructureError, Misconfigured
 from wearon.log import Redactor, configure_logging
-from wearon.ports import BlobStore, BodyDetector, ImageFetcher, ImageProvider, SessionStore
+from wearon.ports import (
+    BlobStore,
+    BodyDetector,
+    DeadLetters,
+    ImageFetcher,
+    ImageProvider,
+    OperatorStore,
+)
 from wearon.services import Services, checks
+from wearon.services.dead_letters import DeadLetterService
 from wearon.services.generation import GenerationService
 from wearon.services.sizing import SizeEstimator
 from wearon.settings import Settings
@@ -82,12 +106,13 @@ API_REDIS_TIMEOUT_S = 0.1
 # --- the worker's services ---------------------------------------------------------------------
 
 
-def redis_client(settings: Settings) -> redis.Redis:
-    """One pool per process. A thread that finds every connection busy waits for one (up to the
-    timeout): redis-py's default pool raises MaxConnectionsError past 100, which a worker with more
-    threads than that reached on the rate limiter."""
+def redis_client(settings: Settings, url: str | None = None) -> redis.Redis:
+    """One pool per process (on REDIS_URL, or on `url`: the broker's). A thread that finds every
+    connection busy waits for one (up to the timeout): redis-py's default pool raises
+    MaxConnectionsError past 100, which a worker with more threads than that reached on the rate
+    limiter."""
     pool = redis.BlockingConnectionPool.from_url(
-        settings.redis_url,
+        url or settings.redis_url,
         max_connections=REDIS_MAX_CONNECTIONS,
         timeout=REDIS_TIMEOUT_S,
         socket_timeout=REDIS_TIMEOUT_S,
@@ -105,12 +130,14 @@ def build_services(settings: Settings) -> Services:
         blobs=blobs,
         provider=build_provider(settings, client),
         fetcher=build_fetcher(settings),
+        # Until the stuck-session sweep has failed the session, an attempt may still store it.
+        kept=RedisResultKeeper(client, ttl_s=settings.stuck_session_after_s + settings.task_time_limit_s),
         signed_url_ttl_s=settings.signed_url_ttl_s,
     )
     return Services(settings=settings, redis=client, store=store, blobs=blobs, generation=generation_service)
 
 
-def build_storage(settings: Settings) -> tuple[SessionStore, BlobStore]:
+def build_storage(settings: Settings) -> tuple[OperatorStore, BlobStore]:
     if settings.uses_supabase:
         return _supabase_storage(settings)
     return SqliteSessionStore(settings.local_data_dir / "wearon.sqlite3"), build_local_blobs(settings)
@@ -124,7 +151,7 @@ def build_local_blobs(settings: Settings) -> LocalBlobStore:
     return LocalBlobStore(data / "files", settings.public_base_url, key)
 
 
-def _supabase_storage(settings: Settings) -> tuple[SessionStore, BlobStore]:
+def _supabase_storage(settings: Settings) -> tuple[OperatorStore, BlobStore]:
     from wearon.adapters.blobs.supabase import SupabaseBlobStore
     from wearon.adapters.store.supabase import SupabaseSessionStore
     from wearon.adapters.supabase_client import create_supabase_client
@@ -144,6 +171,43 @@ def check_deployment(settings: Settings) -> list[checks.Verdict]:
     return checks.deployment(store, blobs, where)
 
 
+def check_everything(settings: Settings) -> list[checks.Verdict]:
+    """`wearon-admin check`: the deployment's checks, then Redis, the broker and the provider key."""
+    verdicts = check_deployment(settings)
+    verdicts.append(checks.judge("redis", lambda: _answers(redis_client(settings), "Redis")))
+    if settings.effective_broker_url != settings.redis_url:
+        verdicts.append(checks.judge("broker", lambda: _broker_answers(settings)))
+    if settings.openai_api_key is not None:
+        key = settings.openai_api_key
+        verdicts.append(checks.judge("provider", lambda: check_provider_key(settings.openai_base_url, key)))
+    return verdicts
+
+
+def _answers(client: redis.Redis, what: str) -> str:
+    try:
+        client.ping()
+    except redis.AuthenticationError:
+        raise Misconfigured(what, "auth", remedy="check the user and password in its URL") from None
+    except redis.RedisError as exc:
+        raise InfrastructureError(f"{what} unreachable ({type(exc).__name__})") from None
+    return f"{what} answers"
+
+
+def _broker_answers(settings: Settings) -> str:
+    url = settings.effective_broker_url
+    if not url.startswith(("amqp://", "amqps://")):
+        return _answers(redis.Redis.from_url(url, socket_timeout=REDIS_TIMEOUT_S), "the broker's Redis")
+    import pika  # RabbitMQ's client, as Dramatiq's broker uses it
+
+    try:
+        pika.BlockingConnection(pika.URLParameters(url)).close()
+    except pika.exceptions.ProbableAuthenticationError:
+        raise Misconfigured("RabbitMQ", "auth", remedy="check the user and password in BROKER_URL") from None
+    except pika.exceptions.AMQPError as exc:
+        raise InfrastructureError(f"RabbitMQ unreachable ({type(exc).__name__})") from None
+    return "RabbitMQ answers"
+
+
 def exit_if_misconfigured(process: str, settings: Settings) -> None:
     """At a process's start: exit (EX_CONFIG) with one line naming what is wrong, before taking
     any task. A dependency that does not answer is an outage: logged, and waited out as at run time."""
@@ -160,14 +224,16 @@ def exit_if_misconfigured(process: str, settings: Settings) -> None:
 def build_provider(settings: Settings, client: redis.Redis) -> ImageProvider:
     if settings.openai_api_key is None:
         return LocalCompositeProvider()
-    gate = ProviderRateGate(client, per_minute=settings.openai_rate_limit_per_minute)
+    gate = ProviderRateGate(
+        client, per_minute=settings.openai_rate_limit_per_minute, margin_ms=settings.openai_rate_margin_ms
+    )
     return OpenAIImageProvider(
         base_url=settings.openai_base_url,
         api_key=settings.openai_api_key,
         model=settings.openai_model,
         max_retries=settings.openai_max_retries,
         timeout_s=settings.openai_timeout_s,
-        before_request=gate.wait,
+        gate=gate,
     )
 
 
@@ -225,11 +291,17 @@ def build_messaging(settings: Settings) -> Messaging:
     dramatiq.set_broker(broker)
     refund_session = _declare(broker, refunds.refund_session, refunds.OPTIONS)
 
-    def defer_refund(channel: Channel, session_id: UUID, reason: FailureReason) -> None:
-        enqueue_until_sent(broker, refund_session.message(channel.value, str(session_id), reason.value))
+    def defer_refund(channel: Channel, session_id: UUID, reason: FailureReason, error_id: str | None) -> None:
+        # The error id only when there is one: the others stay readable by the previous release's
+        # refund actor during a deploy.
+        args = (channel.value, str(session_id), reason.value, *([error_id] if error_id else []))
+        enqueue_until_sent(broker, refund_session.message(*args))
 
     # Last in the stack; added once the refund actor it hands deferred refunds to exists.
     broker.add_middleware(RefundOnFinalFailure(lambda: runtime.services().store, defer_refund))
+    if isinstance(broker, RedisBroker):
+        errors = dramatiq_dead_letters(broker)
+        broker.add_middleware(DeadLetterErrors(errors.record_error, Redactor(secrets_of(settings))))
     actors = Actors(
         generate=_declare(broker, generation.generate, generation.OPTIONS),
         refund_session=refund_session,
@@ -258,6 +330,7 @@ def _middleware(settings: Settings) -> list[Middleware]:
         CurrentMessage(),
         DurableRetries(max_retries=MAX_RETRIES, retry_when=should_retry),
         PeriodiqMiddleware(skip_delay=30),
+        ErrorIds(),
         LogContext(configure_worker_logging),
     ]
 
@@ -271,7 +344,23 @@ def _broker(settings: Settings, middleware: list[Middleware]) -> dramatiq.Broker
         namespace=settings.dramatiq_namespace,
         heartbeat_timeout=HEARTBEAT_TIMEOUT_MS,
         maintenance_chance=MAINTENANCE_CHANCE,
+        dead_message_ttl=_retention(settings) // timedelta(milliseconds=1),
         middleware=middleware,
+    )
+
+
+def _retention(settings: Settings) -> timedelta:
+    return timedelta(days=settings.dead_letter_retention_days)
+
+
+def dramatiq_dead_letters(broker: RedisBroker) -> DramatiqDeadLetters:
+    """Dramatiq's dead letters on its Redis broker, readable and replayable onto it."""
+    return DramatiqDeadLetters(
+        broker.client,
+        broker.namespace,
+        DRAMATIQ_QUEUES,
+        task_of=partial(task_of, broker),
+        enqueue=lambda message: enqueue_until_sent(broker, message),
     )
 
 
@@ -299,6 +388,55 @@ def build_bridge(settings: Settings) -> tuple[Bridge, DepthReporter]:
         broker_errors=(BrokerConnectionError,),
     )
     return bridge, DepthReporter(client, messaging.broker, bridge_id=settings.bridge_id)
+
+
+def build_retention(settings: Settings) -> DeadLetterRetention:
+    """The bridge process's pruning of dead letters past the retention, and their oldest age."""
+    dramatiq_store = None
+    if not settings.effective_broker_url.startswith(("amqp://", "amqps://")):
+        broker_redis = redis_client(settings, settings.effective_broker_url)
+        dramatiq_store = DramatiqDeadLetters(broker_redis, settings.dramatiq_namespace, DRAMATIQ_QUEUES)
+    return DeadLetterRetention(
+        BridgeDeadLetters(redis_client(settings)),
+        dramatiq_store,
+        queues=DRAMATIQ_QUEUES,
+        retention=_retention(settings),
+    )
+
+
+# --- the operator's tool (wearon-admin) ----------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Admin:
+    store: OperatorStore
+    dead_letters: DeadLetterService
+    queues: QueueStats
+    intake: IntakeSwitch
+
+
+def build_admin(settings: Settings) -> Admin:
+    """What `wearon-admin` works on: the session store, both dead-letter stores (Dramatiq's on its
+    Redis broker only), the queues and the intake switch. The actors are declared, so a replayed
+    message goes to its queue and a generation's session can be read from it."""
+    broker = build_messaging(settings).broker
+    client = redis_client(settings)
+    store, _ = build_storage(settings)
+    redis_broker = broker if isinstance(broker, RedisBroker) else None
+    stores: list[DeadLetters] = [BridgeDeadLetters(client)]
+    if redis_broker is not None:
+        stores.append(dramatiq_dead_letters(redis_broker))
+    return Admin(
+        store=store,
+        dead_letters=DeadLetterService(stores, store, lambda letter: parse_task(raw_payload(letter))),
+        queues=QueueStats(
+            client,
+            redis_broker.client if redis_broker else None,
+            settings.dramatiq_namespace,
+            DRAMATIQ_QUEUES,
+        ),
+        intake=IntakeSwitch(client),
+    )
 
 
 # --- the size API -------------------------------------------------------------------------------

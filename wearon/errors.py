@@ -14,11 +14,15 @@
     │   └── ProviderBadResponse    any other refusal, or a body we cannot use
     ├── InfrastructureError    our own storage or database failed, as an outage does (held and
     │                          retried, bounded)
+    ├── TaskDeadlineExceeded   the attempt's hard deadline (the time limit) passed before the
+    │                          provider or a download answered: failed and refunded at once
     ├── SessionNotFound        the session row a task names does not exist
     ├── BodyNotDetected        a size-estimate photo does not show a measurable full body
     ├── InvalidSizeChart       a size chart that cannot be used (overlapping, unordered, too long)
     ├── BlobPathRejected       a storage path that could leave its folder (a caller's bug)
-    └── LinkRejected           a local /files link that must not be served
+    ├── LinkRejected           a local /files link that must not be served
+    └── OperationRefused       an operator's command that must not run (`wearon-admin`: a replay of
+                               a finished session's payload, an id that names nothing)
 
 What happens next (retry, fail, refund) is decided from these types in one place,
 `wearon.domain.policy`, which also names the failure (`wearon.domain.failure.FailureReason`).
@@ -94,6 +98,10 @@ class InfrastructureError(WearOnError):
     pass
 
 
+class TaskDeadlineExceeded(WearOnError):
+    """The running attempt's deadline (`wearon.task_deadline`) passed."""
+
+
 class SessionNotFound(WearOnError):
     pass
 
@@ -121,3 +129,7 @@ class LinkRejected(WearOnError):
     def __init__(self, code: str, message: str) -> None:
         super().__init__(message)
         self.code = code
+
+
+class OperationRefused(WearOnError):
+    """An operator's command refused before it changed anything; the message says why."""

@@ -6,13 +6,25 @@ from __future__ import annotations
 TASKS = "wearon:tasks:generation"
 #: Dead letters: JSON {raw, reason, at} for every payload the bridge could not enqueue.
 DEAD_LETTERS = "wearon:tasks:dead"
+#: Why each of Dramatiq's dead messages died (Dramatiq keeps only the message): message id ->
+#: JSON {error, error_id, at}; pruned with the dead letters' retention.
+DRAMATIQ_DEAD_ERRORS = "wearon:dramatiq:dead-errors"
+#: Set while an operator has paused the bridge's intake (`wearon-admin intake pause`).
+INTAKE_PAUSED = "wearon:intake:paused"
 #: Shared by every worker process: the provider's requests-per-minute budget.
 PROVIDER_RATE_LIMIT = "wearon:ratelimit:openai"
+#: Held (a few seconds, renewed) by the one bridge that reports the shared queue depths.
+QUEUE_DEPTHS_LEASE = "wearon:lease:queue-depths"
 
 
 def bridge_processing(bridge_id: str) -> str:
     """Tasks a bridge has taken but not yet handed to Dramatiq (re-driven on start)."""
     return f"wearon:tasks:processing:{bridge_id}"
+
+
+def kept_result(channel: str, session_id: str) -> str:
+    """A generated image the provider was paid for, kept until it is stored (with a TTL)."""
+    return f"wearon:result:{channel}:{session_id}"
 
 
 def sweep_lock(minute: str) -> str:

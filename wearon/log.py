@@ -11,6 +11,7 @@ import json
 import logging
 import re
 import sys
+import traceback
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any, TextIO
 
@@ -21,6 +22,9 @@ if TYPE_CHECKING:
 
 #: Fields a task binds; kept at the top level of each JSON line.
 CONTEXT_FIELDS = ("request_id", "task_id", "session_id", "channel")
+#: Kept at the top level too: the short id an internal_error session's message quotes, which
+#: finds the line that holds its traceback (`{service="worker"} | json | error_id="..."`).
+ERROR_ID = "error_id"
 #: A stdlib record written outside the task's context may carry its fields in this attribute.
 RECORD_FIELDS = "wearon_fields"
 REDACTED = "[REDACTED]"
@@ -28,7 +32,8 @@ REDACTED = "[REDACTED]"
 # Credentials that can show up inside URLs, headers or exception text even when we never log them on purpose.
 _PATTERNS = (
     re.compile(r"(?i)(bearer\s+)[A-Za-z0-9._~+/=-]+"),
-    re.compile(r"(?i)((?:token|apikey|api_key|key|signature|sig|password)=)[^&\s\"']+"),
+    # No backslash either: this runs over the JSON line, where it would eat a quote's escape.
+    re.compile(r"(?i)((?:token|apikey|api_key|key|signature|sig|password)=)[^&\s\"'\\]+"),
     re.compile(r"\bsk-[A-Za-z0-9_-]{8,}"),
     re.compile(r"\beyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]+"),
     re.compile(r"(redis|rediss|amqp|postgres(?:ql)?)://([^:/@\s]*):([^@\s]+)@"),
@@ -80,13 +85,22 @@ class JsonSink:
             "service": extra.pop("service", self._service),
             "logger": record["name"],
         }
-        out.update({k: extra.pop(k) for k in CONTEXT_FIELDS if k in extra})
+        out.update({k: extra.pop(k) for k in (*CONTEXT_FIELDS, ERROR_ID) if k in extra})
         if extra:
             out["extra"] = extra
         if record["exception"] is not None:
-            exc = record["exception"]
-            out["exception"] = f"{exc.type.__name__ if exc.type else 'Exception'}: {exc.value}"
+            out.update(_exception_fields(record["exception"]))
         return out
+
+
+def _exception_fields(exc: Any) -> dict[str, str]:
+    """The exception in one line, and its whole traceback as one field (one JSON string, so one
+    log line; scrubbed with the rest of the line)."""
+    name = exc.type.__name__ if exc.type else "Exception"
+    fields = {"exception": f"{name}: {exc.value}"}
+    if exc.traceback is not None:
+        fields["traceback"] = "".join(traceback.format_exception(exc.type, exc.value, exc.traceback))
+    return fields
 
 
 class InterceptHandler(logging.Handler):

@@ -38,6 +38,25 @@ RATE_LIMIT_WAIT_SECONDS = Histogram(
     "Time a task waited on our own provider rate limiter.",
     buckets=(0.001, 0.01, 0.1, 0.5, 1, 5, 10, 30, 60, 120, 300),
 )
+RATE_SLOT_TO_SEND_SECONDS = Histogram(
+    "wearon_rate_slot_to_send_seconds",
+    "From taking a provider rate slot to the request's head going out (bounded by half of "
+    "OPENAI_RATE_MARGIN_MS: an older slot is given up for a new one).",
+    buckets=(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.2, 0.3, 0.5, 1, 2.5),
+)
+RATE_SLOTS_RETAKEN = Counter(
+    "wearon_rate_slots_retaken_total",
+    "Provider rate slots given up because the request was not sent within half the margin, and taken again.",
+)
+KEPT_RESULTS = Counter(
+    "wearon_kept_results_total",
+    "Generated images kept until stored, by event: kept, reused (a later attempt stored it instead "
+    "of calling the provider again), too_large, keep_failed.",
+    ["event"],
+)
+STORAGE_UPLOAD_RETRIES = Counter(
+    "wearon_storage_upload_retries_total", "Result uploads retried in place after a storage failure."
+)
 BRIDGE_MOVED = Counter("wearon_bridge_tasks_moved_total", "Tasks the bridge handed to Dramatiq.")
 BRIDGE_INVALID = Counter(
     "wearon_bridge_tasks_invalid_total", "Payloads the bridge dead-lettered, by reason.", ["reason"]
@@ -74,6 +93,12 @@ DEFERRED_REFUND_OLDEST_SECONDS = Gauge(
     "wearon_deferred_refund_oldest_seconds",
     "How long the longest-owed deferred refund has been owed (0: none), from its message's timestamp; "
     "set by the bridge's queue-depth reporter.",
+)
+DEAD_LETTER_OLDEST_AGE = Gauge(
+    "wearon_dead_letter_oldest_age_seconds",
+    "Age of the oldest dead letter (0 when there is none), by store: bridge (the bridge's list) or "
+    "dramatiq:<queue>; dead letters are kept DEAD_LETTER_RETENTION_DAYS.",
+    ["store"],
 )
 HTTP_REQUESTS = Counter(
     "wearon_http_requests_total", "API requests, by route, method and status.", ["route", "method", "status"]

@@ -11,7 +11,9 @@ from uuid import UUID
 
 from PIL import Image
 
+from wearon.domain.dead_letter import DeadLetter, DeadLetterStore
 from wearon.domain.session import ClaimOutcome, SweepResult
+from wearon.domain.session_report import SessionReport
 from wearon.domain.sizing import View
 from wearon.domain.task import Channel
 
@@ -69,6 +71,18 @@ class BlobStore(Protocol):
         ...
 
 
+class ResultKeeper(Protocol):
+    """Holds a generated image, per session, from the provider's answer until it is stored, where
+    every attempt of that session on any host finds it: a provider call is never repeated after
+    it succeeded. Raises InfrastructureError when what is kept cannot be read."""
+
+    def keep(self, channel: Channel, session_id: UUID, data: bytes) -> None: ...
+
+    def kept(self, channel: Channel, session_id: UUID) -> bytes | None: ...
+
+    def drop(self, channel: Channel, session_id: UUID) -> None: ...
+
+
 class ImageProvider(Protocol):
     """Turns input images and a prompt into one edited image (JPEG or PNG bytes)."""
 
@@ -93,4 +107,32 @@ class BodyDetector(Protocol):
     async def detect_views(self, image: Image.Image) -> list[View]:
         """The photo and its mirror image, each a BodyScan or the reason it shows no body; raises
         BodyNotDetected when the photo as a whole cannot be measured (too small)."""
+        ...
+
+
+class SessionInspector(Protocol):
+    """Reads one session for an operator (`wearon-admin session show`); writes nothing."""
+
+    def inspect(self, session_id: UUID) -> SessionReport | None:
+        """The session of either channel with this id, or None."""
+        ...
+
+
+class OperatorStore(SessionStore, SessionInspector, Protocol):
+    """Both: what `wearon-admin` works on (each store adapter is one)."""
+
+
+class DeadLetters(Protocol):
+    """One store of dead letters: the bridge's list, or Dramatiq's (wearon.adapters.dead_letters)."""
+
+    store: DeadLetterStore
+
+    def letters(self) -> list[DeadLetter]:
+        """Oldest first."""
+        ...
+
+    def remove(self, letter: DeadLetter) -> bool: ...
+
+    def requeue(self, letter: DeadLetter) -> bool:
+        """Back where it came from, and out of the dead letters; False if it was gone."""
         ...

@@ -41,6 +41,8 @@ class Settings(BaseSettings):
     openai_max_retries: int = Field(3, ge=0, le=10)
     openai_timeout_s: float = Field(120.0, gt=0)
     openai_rate_limit_per_minute: int = Field(300, ge=2)
+    # How much later than its rate slot a call may reach the provider (wearon.adapters.rate_gate).
+    openai_rate_margin_ms: int = Field(600, ge=0, le=30_000)
 
     worker_concurrency: int = Field(128, ge=1)
     # The hard cap on one generation, waits on our rate limiter included.
@@ -51,6 +53,8 @@ class Settings(BaseSettings):
     # How long our own infrastructure (database, storage) may be down before a task is failed and refunded.
     infra_retry_for_s: int = Field(600, ge=0)
     signed_url_ttl_s: int = Field(6 * 3600, ge=60)
+    # Both dead-letter stores keep a dead letter this long; an alert fires after a day.
+    dead_letter_retention_days: int = Field(30, ge=2)
 
     local_data_dir: Path = Path(".wearon-data")
     public_base_url: str = "http://127.0.0.1:8000"

@@ -106,6 +106,18 @@ def per_minute(title: str, counter: str, by: str, selector: str = "", **extra: A
     return timeseries(title, [target(expr, f"{{{{{by}}}}}")], unit="short", **extra)
 
 
+def queue_depths() -> Panel:
+    """Each queue once with N bridges: a shared queue is reported by the bridge holding the lease
+    (max, not sum, over a handover's overlap); each bridge's own in-flight list is summed."""
+    return timeseries(
+        "Queue depths",
+        [
+            target('max by (queue) (wearon_queue_depth{queue!="processing"})', "{{queue}}"),
+            target('sum(wearon_queue_depth{queue="processing"})', "processing (every bridge)"),
+        ],
+    )
+
+
 def logs(title: str, expr: str) -> Panel:
     return {
         "type": "logs",
@@ -241,7 +253,7 @@ def overview() -> dict[str, Any]:
             height=5,
         ),
         timeseries("Scrape targets up, by job", [target("sum by (job) (up)", "{{job}}")]),
-        timeseries("Queue depths", [target("sum by (queue) (wearon_queue_depth)", "{{queue}}")]),
+        queue_depths(),
         row("Host (node-exporter)"),
         timeseries(
             "CPU utilisation",
@@ -337,8 +349,23 @@ def pipeline() -> dict[str, Any]:
             "status",
         ),
         quantiles("Wait on our provider rate limiter", "wearon_rate_limiter_wait_seconds"),
+        quantiles(
+            "Rate slot to send (kept under half of OPENAI_RATE_MARGIN_MS)", "wearon_rate_slot_to_send_seconds"
+        ),
+        timeseries(
+            "Rate slots given up and taken again, per minute (sends held up)",
+            [target(f"sum(rate(wearon_rate_slots_retaken_total[{RATE}])) * 60", "retaken")],
+        ),
         row("Queues and bridge"),
-        timeseries("Queue depths", [target("sum by (queue) (wearon_queue_depth)", "{{queue}}")]),
+        queue_depths(),
+        timeseries(
+            "Oldest dead letter's age, by store",
+            [target("max by (store) (wearon_dead_letter_oldest_age_seconds)", "{{store}}")],
+            unit="s",
+            threshold=86400,
+            description="DeadLettersAging fires past a day; dead letters are deleted after "
+            "DEAD_LETTER_RETENTION_DAYS. `wearon-admin dead list` shows them.",
+        ),
         quantiles("Bridge lag (now - created_at)", "wearon_bridge_lag_seconds"),
         timeseries(
             "Bridge: tasks moved / invalid per minute",
@@ -358,6 +385,14 @@ def pipeline() -> dict[str, Any]:
             ],
         ),
         row("Credits"),
+        timeseries(
+            "Paid images kept until stored, and uploads retried in place (per minute)",
+            [
+                target(f"sum by (event) (rate(wearon_kept_results_total[{RATE}])) * 60", "{{event}}"),
+                target(f"sum(rate(wearon_storage_upload_retries_total[{RATE}])) * 60", "upload retried"),
+            ],
+            description="reused: a retry stored an image already paid for, instead of a second call.",
+        ),
         timeseries(
             "Credits refunded per hour, by channel",
             [target("sum by (channel) (increase(wearon_credits_refunded_total[1h]))", "{{channel}}")],

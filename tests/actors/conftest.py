@@ -1,4 +1,5 @@
-"""A real Dramatiq worker in this process, on the real Redis broker, with the worker's services
+"""A real Dramatiq worker in this process, on the real broker (Redis, or RabbitMQ under
+WEARON_TEST_BROKER=rabbitmq), with the worker's services
 wired by `wearon.bootstrap` from settings that point at the stand-ins."""
 
 from __future__ import annotations
@@ -20,11 +21,12 @@ from pydantic import SecretStr
 from tests.conftest import TEST_REDIS_URL
 from tests.helpers.asgi import serve
 from tests.helpers.backends import SqliteBackend, SupabaseBackend, supabase_backend
-from tests.helpers.broker import held_messages
+from tests.helpers.broker import Held
 from tests.helpers.images import image_app
 from tests.helpers.postgres import build_test_database
 from tests.standins.openai import API_KEY, OpenAIStandIn
 from wearon.actors import runtime
+from wearon.actors.queue_depths import broker_depths
 from wearon.bootstrap import Messaging, build_services
 from wearon.domain.task import Channel
 from wearon.settings import Settings
@@ -102,11 +104,17 @@ def images_url() -> Iterator[str]:
 
 @pytest.fixture(scope="session")
 def worker_broker(messaging: Messaging) -> dramatiq.Broker:
-    # The CLI's process boot arms TimeLimit's watchdog; an in-process Worker must do it itself.
+    # The CLI's process boot arms TimeLimit's watchdog; an in-process Worker must do it itself, once
+    # (tests/admin shares this fixture, so a session may ask for it from two directories).
     for middleware in messaging.broker.middleware:
-        if isinstance(middleware, TimeLimit):
+        if isinstance(middleware, TimeLimit) and not middleware.manager.is_alive():
             middleware.after_process_boot(messaging.broker)
+    messaging.broker.add_middleware(Held())
     return messaging.broker
+
+
+def held_by(broker: dramatiq.Broker) -> Held:
+    return next(m for m in broker.middleware if isinstance(m, Held))
 
 
 class Pipeline:
@@ -123,6 +131,7 @@ class Pipeline:
     ) -> None:
         self.backend, self.standin, self.images_url, self.redis = backend, standin, images_url, client
         self.broker = broker
+        self.held = held_by(broker)
 
     def task(
         self,
@@ -187,19 +196,19 @@ class Pipeline:
 
     def drain(self, timeout: float = 15.0) -> None:
         """Wait until the worker has nothing queued, delayed or in hand."""
-        ns = self.broker.namespace
-        self.wait_for(
-            lambda: not any(self.redis.hlen(f"{ns}:{q}.msgs") for q in ("generation", "generation.DQ")),
-            timeout,
-        )
+        self.wait_for(lambda: not self.held.messages("generation"), timeout)
 
-    def dead_lettered(self) -> int:
-        return int(self.redis.zcard(f"{self.broker.namespace}:generation.XQ"))
+    def dead_lettered(self, queue: str = "generation") -> int:
+        """Dead letters, as the broker counts them."""
+        return broker_depths(self.broker)[f"dramatiq_dead:{queue}"]
+
+    def delayed(self, queue: str) -> int:
+        """Messages waiting out a retry's delay (on the broker, or held by the worker until due)."""
+        return sum(m["queue_name"].endswith(".DQ") for m in self.held.messages(queue))
 
     def waiting_refunds(self, task: dict[str, Any]) -> list[dict[str, Any]]:
         """The deferred-refund messages for `task`'s session the broker holds."""
-        held = held_messages(self.redis, self.broker.namespace, "refunds")
-        return [m for m in held if m["args"][1] == task["session_id"]]
+        return [m for m in self.held.messages("refunds") if m["args"][1] == task["session_id"]]
 
     def call_times(self, task: dict[str, Any]) -> list[float]:
         return [
@@ -253,6 +262,8 @@ def running_pipeline(
         **backend.settings(),
     )
     runtime.install(build_services(settings))
+    worker_broker.flush_all()  # RabbitMQ: a virtual host may hold an interrupted run's messages
+    held_by(worker_broker).clear()
     worker = dramatiq.Worker(worker_broker, worker_threads=8, worker_timeout=100)
     worker.start()
     try:

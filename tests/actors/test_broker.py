@@ -26,6 +26,9 @@ from wearon.actors.broker import (
 )
 from wearon.bootstrap import Messaging
 
+#: Dramatiq's Redis broker itself (our pipelined subclass); RabbitMQ enqueues one by one.
+pytestmark = pytest.mark.redis_broker
+
 
 @pytest.fixture
 def broker(messaging: Messaging) -> PipelinedRedisBroker:

@@ -14,7 +14,6 @@ from uuid import UUID
 
 import dramatiq
 import pytest
-import redis
 
 from tests.actors.conftest import Backend, Pipeline
 from tests.helpers import postgres
@@ -28,7 +27,6 @@ from tests.helpers.misconfigurations import (
 )
 from tests.standins.openai import OpenAIStandIn
 from wearon import metrics
-from wearon.bridge.depths import DepthReporter
 from wearon.domain.failure import FailureReason
 from wearon.domain.task import Channel
 
@@ -119,8 +117,7 @@ def deferred_then_fixed(
     credit back) and pending in the broker, until `fix()`; then the deferred refund pays it, once."""
     pipeline.wait_for(lambda: pipeline.dead_lettered() == 1, timeout=AT_ONCE_S)  # failed, not held
     # The deferred refund's first try meets the misconfiguration too, and waits to try again
-    reporter = DepthReporter(pipeline.redis, pipeline.broker, bridge_id="test")
-    pipeline.wait_for(lambda: reporter.report()["dramatiq_delayed:refunds"] == 1)
+    pipeline.wait_for(lambda: pipeline.delayed("refunds") == 1)
     assert status(backend, task) in ("queued", "processing")
     assert postgres.refund_count(Channel.B2C, UUID(task["session_id"])) == 0  # the ledger: none yet
     fix()
@@ -128,7 +125,7 @@ def deferred_then_fixed(
     assert row["status"] == "failed"
     assert backend.refunds(task) == 1
     assert backend.balance_of(task) == pipeline.START_BALANCE
-    pipeline.wait_for(lambda: reporter.report()["dramatiq_delayed:refunds"] == 0)
+    pipeline.wait_for(lambda: pipeline.delayed("refunds") == 0)
 
 
 @pytest.mark.parametrize(
@@ -175,7 +172,7 @@ def test_a_refund_credits_that_raises_is_paid_once_the_owner_is_mended(
 
 
 def test_a_deferred_refund_owed_past_the_bound_is_given_up_and_the_sweep_pays_it(
-    pipeline: Pipeline, backend: Backend, redis_client: redis.Redis, worker_broker: dramatiq.Broker
+    pipeline: Pipeline, backend: Backend, worker_broker: dramatiq.Broker
 ) -> None:
     supabase = supabase_of(backend)
     # Given a session whose generation failed 901 s ago (STUCK_SESSION_AFTER_S is 900) and whose
@@ -189,8 +186,7 @@ def test_a_deferred_refund_owed_past_the_bound_is_given_up_and_the_sweep_pays_it
         refund = worker_broker.get_actor("refund_session").message("b2c", str(session), "moderation_blocked")
         worker_broker.enqueue(refund.copy(message_timestamp=refund.message_timestamp - 901_000))
         # When its deferred refund is refused again, it is given up: counted, dead-lettered, still owed
-        dead = f"{worker_broker.namespace}:refunds.XQ"
-        pipeline.wait_for(lambda: redis_client.zcard(dead) == 1, timeout=AT_ONCE_S)
+        pipeline.wait_for(lambda: pipeline.dead_lettered("refunds") == 1, timeout=AT_ONCE_S)
         assert value(metrics.DEFERRED_REFUNDS_GIVEN_UP, reason="misconfigured") == given_up + 1
         assert status(backend, task) == "processing"
         assert backend.refunds(task) == 0

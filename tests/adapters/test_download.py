@@ -19,8 +19,9 @@ from hypothesis import strategies as st
 from PIL import Image
 
 from tests.helpers.http_server import LocalHTTPServer
+from wearon import task_deadline
 from wearon.adapters.download import SafeDownloader, address_allowed
-from wearon.errors import ImageRejected
+from wearon.errors import ImageRejected, TaskDeadlineExceeded
 
 MB = 1024 * 1024
 CHUNK = 64 * 1024
@@ -532,3 +533,13 @@ def test_https_refuses_a_certificate_for_another_name(
         url = server.url(f"/a.png?sig={SECRET}", host="other.test")
         assert rejected(downloader, url).code == "download_failed"
         assert server.requests == []
+
+
+def test_within_a_task_a_download_ends_at_its_deadline(make: Make, http_server: LocalHTTPServer) -> None:
+    # Given a task with 1 s left, and an image that takes longer than that (but not the download's 30 s)
+    http_server.route("/late-for-the-task.png", headers=PNG_HEADERS, body=PNG, delay_s=5)
+    started = time.monotonic()
+    with task_deadline.running(1.0), pytest.raises(TaskDeadlineExceeded):
+        make(timeout_s=30.0).fetch(http_server.url("/late-for-the-task.png"))
+    # Then the task's deadline ends it (not "the image could not be used"), on time
+    assert time.monotonic() - started < 2.5

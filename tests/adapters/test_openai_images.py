@@ -31,8 +31,12 @@ class Recorder:
     def sleep(self, seconds: float) -> None:
         self.sleeps.append(seconds)
 
-    def gate(self) -> None:
+    def take(self) -> Recorder:
         self.gate_calls += 1
+        return self
+
+    def trace(self, event: str, info: dict[str, object]) -> None:
+        pass
 
 
 def provider(url: str, rec: Recorder, *, key: str = API_KEY, timeout_s: float = 5.0) -> OpenAIImageProvider:
@@ -42,7 +46,7 @@ def provider(url: str, rec: Recorder, *, key: str = API_KEY, timeout_s: float = 
         model="gpt-image-1.5",
         max_retries=3,
         timeout_s=timeout_s,
-        before_request=rec.gate,
+        gate=rec,
         sleep=rec.sleep,
     )
 

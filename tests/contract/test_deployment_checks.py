@@ -11,6 +11,7 @@ measured outside the suite, not asserted on a loaded CI box.
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -34,7 +35,9 @@ from tests.helpers.misconfigurations import (
     misconfigured,
 )
 from tests.helpers.processes import python_env
-from tests.standins.supabase import ANON_KEY
+from tests.standins.openai import API_KEY as OPENAI_KEY
+from tests.standins.openai import OpenAIStandIn
+from tests.standins.supabase import ANON_KEY, SERVICE_ROLE_KEY
 from wearon import bootstrap
 from wearon.services import checks
 from wearon.settings import Settings
@@ -155,3 +158,51 @@ def test_a_process_started_with_a_wrong_key_exits_at_once_with_one_line(
     assert "set SUPABASE_SERVICE_ROLE_KEY" in errors[0]
     assert WRONG_KEY not in said
     assert took < EXIT_WITHIN_S, f"{process} took {took:.1f} s to give up"
+
+
+# --- wearon-admin check: the same verdicts, plus Redis, the broker and the provider key -----------
+
+
+@pytest.fixture(scope="module")
+def openai() -> Iterator[OpenAIStandIn]:
+    with OpenAIStandIn().served() as standin:
+        yield standin
+
+
+def wearon_admin_check(supabase: SupabaseBackend, openai: OpenAIStandIn, *args: str, **env: str) -> Any:
+    settings = {
+        "SUPABASE_URL": supabase.url,
+        "SUPABASE_SERVICE_ROLE_KEY": SERVICE_ROLE_KEY,
+        "OPENAI_API_KEY": OPENAI_KEY,
+        "OPENAI_BASE_URL": openai.base_url,
+    }
+    argv = [sys.executable, "-m", "wearon.admin", "check", *args]
+    return subprocess.run(
+        argv, env=python_env(**{**settings, **env}), capture_output=True, text=True, timeout=60, check=False
+    )
+
+
+def test_wearon_admin_check_says_ok_for_each_part(supabase: SupabaseBackend, openai: OpenAIStandIn) -> None:
+    done = wearon_admin_check(supabase, openai)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert [line.split(":")[0] for line in done.stdout.splitlines()] == [
+        "ok   database",
+        "ok   storage",
+        "ok   redis",
+        "ok   provider",
+    ]
+
+
+def test_wearon_admin_check_names_each_wrong_part_and_never_the_key(
+    supabase: SupabaseBackend, openai: OpenAIStandIn
+) -> None:
+    wrong = {"OPENAI_API_KEY": "sk-wrong-0123456789abcdef", "SUPABASE_BUCKET": "generations"}
+    done = wearon_admin_check(supabase, openai, "--json", REDIS_URL="redis://127.0.0.1:1/0", **wrong)
+    assert done.returncode == 1
+    found = {v["name"]: v for v in json.loads(done.stdout)}
+    assert found["database"]["ok"]
+    assert not found["storage"]["ok"] and "SUPABASE_BUCKET" in found["storage"]["detail"]
+    assert not found["redis"]["ok"] and not found["redis"]["reached"]
+    assert not found["provider"]["ok"] and "401 invalid_api_key" in found["provider"]["detail"]
+    assert "OPENAI_API_KEY" in found["provider"]["detail"]
+    assert "0123456789abcdef" not in done.stdout + done.stderr

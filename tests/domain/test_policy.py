@@ -10,6 +10,7 @@ from wearon.domain.policy import (
     REFUND_MAX_BACKOFF_S,
     Attempt,
     RefundAttempt,
+    attempt_deadline_s,
     decide,
     decide_refund,
     failure_reason,
@@ -23,6 +24,7 @@ from wearon.errors import (
     ProviderRateLimited,
     ProviderUnavailable,
     SessionNotFound,
+    TaskDeadlineExceeded,
 )
 from wearon.settings import Settings
 
@@ -108,3 +110,14 @@ def test_a_deferred_refund_backs_off_while_owed_then_is_given_up_at_the_bound(ex
 
 def test_a_deferred_refund_failing_on_a_bug_is_given_up_at_once() -> None:
     assert decide_refund(KeyError("x"), RefundAttempt(0, owed_for_s=1.0), give_up_after_s=900).is_final
+
+
+def test_an_attempt_keeps_a_reserve_of_its_time_limit_for_failing_and_refunding() -> None:
+    assert attempt_deadline_s(300) == 297.0
+    assert attempt_deadline_s(6) == pytest.approx(5.4)
+
+
+def test_a_passed_task_deadline_fails_at_once_as_the_time_limit() -> None:
+    exc = TaskDeadlineExceeded("deadline")
+    assert decide(exc, Attempt(0, 0, 1.0), infra_retry_for_s=600).is_final
+    assert failure_reason(exc) is FailureReason.TIME_LIMIT

@@ -1,5 +1,6 @@
 """Real processes under faults: `python -m wearon.worker` workers and `python -m wearon.bridge`,
-on real Redis, with the OpenAI stand-in and the image server in this process over HTTP."""
+on real Redis (and Dramatiq on RabbitMQ under WEARON_TEST_BROKER=rabbitmq), with the OpenAI
+stand-in and the image server in this process over HTTP."""
 
 from __future__ import annotations
 
@@ -15,10 +16,10 @@ from uuid import UUID, uuid4
 import pytest
 import redis
 
-from tests.conftest import TEST_REDIS_URL
+from tests.conftest import ON_RABBITMQ, TEST_BROKER_URL, TEST_REDIS_URL
 from tests.helpers.asgi import free_port
 from tests.helpers.backends import SqliteBackend, SupabaseBackend, supabase_backend
-from tests.helpers.broker import held_messages
+from tests.helpers.broker import held_messages, reader
 from tests.helpers.postgres import build_test_database
 from tests.helpers.processes import (
     BRIDGE_READY,
@@ -33,6 +34,7 @@ from tests.helpers.processes import (
 from tests.standins.openai import API_KEY, OpenAIStandIn
 from wearon import keys
 from wearon.actors.generation import INFRA_FAILURES
+from wearon.actors.queue_depths import broker_depths
 from wearon.domain.task import Channel
 
 NAMESPACE = "wearon-test"
@@ -47,10 +49,15 @@ class FaultStack:
         images_url: str,
         backend: SqliteBackend | SupabaseBackend,
         redis_url: str = TEST_REDIS_URL,
+        namespace: str = NAMESPACE,
     ) -> None:
         self.tmp, self.standin, self.images_url, self.backend = tmp, standin, images_url, backend
-        self.redis_url = redis_url
+        self.redis_url, self.namespace = redis_url, namespace
         self.redis = redis.Redis.from_url(redis_url)
+        #: Dramatiq's: the Redis database, or this session's RabbitMQ virtual host.
+        self.broker_url = TEST_BROKER_URL if ON_RABBITMQ else redis_url
+        self.broker = reader(self.broker_url, namespace)
+        self.broker.flush_all()  # RabbitMQ: a virtual host may hold an interrupted run's messages
         self.procs: list[Proc] = []
         self.extra_env: dict[str, str] = {}
         #: One owner per channel (uuids, as the app's), START_BALANCE credits each.
@@ -61,7 +68,8 @@ class FaultStack:
     def env(self) -> dict[str, str]:
         settings = {
             "REDIS_URL": self.redis_url,
-            "DRAMATIQ_NAMESPACE": NAMESPACE,
+            "BROKER_URL": self.broker_url,
+            "DRAMATIQ_NAMESPACE": self.namespace,
             "OPENAI_API_KEY": API_KEY,
             "OPENAI_BASE_URL": self.standin.base_url,
             "OPENAI_MAX_RETRIES": "1",
@@ -169,22 +177,32 @@ class FaultStack:
 
     def held(self, task: dict[str, Any]) -> bool:
         """Whether the broker holds `task`'s message for a retry after an infrastructure failure
-        (waiting for its delay, or queued or in hand again)."""
+        (waiting for its delay, or queued or in hand again). RabbitMQ does not show a message a
+        worker holds: there, whether a worker said it retries the task."""
+        if ON_RABBITMQ:
+            return any(r.get("task_id") == task["task_id"] for r in self._logged("retrying in"))
         return any(
             m["args"][0]["task_id"] == task["task_id"] and m["options"].get(INFRA_FAILURES, 0) >= 1
-            for m in held_messages(self.redis, NAMESPACE, "generation")
+            for m in held_messages(self.redis, self.namespace, "generation")
         )
 
     def dead_lettered(self) -> int:
-        return int(self.redis.zcard(f"{NAMESPACE}:generation.XQ"))
+        return broker_depths(self.broker)["dramatiq_dead:generation"]
 
     def deferred_refunds(self) -> int:
-        """Refunds handed to the refund actor because the database was away, not yet paid."""
-        return len(held_messages(self.redis, NAMESPACE, "refunds"))
+        """Refunds handed to the refund actor because the database was away, not yet paid (on
+        RabbitMQ: those the workers said they deferred)."""
+        if ON_RABBITMQ:
+            return len(self._logged("refund deferred"))
+        return len(held_messages(self.redis, self.namespace, "refunds"))
+
+    def _logged(self, text: str) -> list[dict[str, Any]]:
+        """The JSON lines of every process whose message contains `text`."""
+        return [r for p in self.procs for r in p.records() if text in str(r.get("message"))]
 
     def heartbeats(self) -> dict[str, float]:
         """Dramatiq's Redis broker: each broker's id -> when it last sent a command (ms since the epoch)."""
-        beats = self.redis.zrange(f"{NAMESPACE}:__heartbeats__", 0, -1, withscores=True)
+        beats = self.redis.zrange(f"{self.namespace}:__heartbeats__", 0, -1, withscores=True)
         return {member.decode(): score for member, score in beats}
 
     def calls(self, task: dict[str, Any]) -> int:
@@ -193,6 +211,7 @@ class FaultStack:
     def stop(self) -> None:
         for proc in self.procs:
             proc.stop()
+        self.broker.close()
 
 
 @pytest.fixture

@@ -5,9 +5,10 @@ from __future__ import annotations
 import json
 import signal
 import time
+from urllib.parse import urlsplit
 from uuid import UUID
 
-from tests.conftest import TEST_REDIS_URL
+from tests.conftest import ON_RABBITMQ
 from tests.faults.conftest import FaultStack, started
 from tests.helpers.processes import wait_until
 from wearon import keys
@@ -40,16 +41,10 @@ def test_a_live_busy_worker_is_not_mistaken_for_dead(stack: FaultStack) -> None:
     task = stack.push(Channel.B2C, "[standin:held] long generation")
     wait_until(lambda: stack.calls(task) == 1, 20, what="provider call")
     # and a second, idle worker on the same queues: the one that would take a dead worker's message
-    before = stack.heartbeats()
+    before = {} if ON_RABBITMQ else stack.heartbeats()
     idle = started(stack.worker("idle"))
-    idle_ids = stack.heartbeats().keys() - before.keys()
-    assert idle_ids, "the idle worker never reached the broker"
-    # When the generation lasts longer than the heartbeat timeout, the idle worker polling all along
-    watch_until = time.monotonic() + HEARTBEAT_TIMEOUT_MS / 1000 + 5
-    while time.monotonic() < watch_until:
-        beats, now_ms = stack.heartbeats(), time.time() * 1000
-        assert any(now_ms - beats.get(worker, 0) < 3000 for worker in idle_ids), "the idle worker went quiet"
-        time.sleep(0.5)
+    # When the generation lasts longer than the heartbeat timeout
+    watch_idle_worker(stack, before, until=time.monotonic() + HEARTBEAT_TIMEOUT_MS / 1000 + 5)
     stack.standin.release.set()
     # Then the busy worker completes it, and it was never redelivered to the idle one
     stack.wait_terminal([task], timeout=60)
@@ -58,6 +53,20 @@ def test_a_live_busy_worker_is_not_mistaken_for_dead(stack: FaultStack) -> None:
     assert stack.refunds(task) == 0
     assert idle.popen.poll() is None
     stack.assert_balances([task])
+
+
+def watch_idle_worker(stack: FaultStack, before: dict[str, float], until: float) -> None:
+    """Until then, the idle worker polls all along (Dramatiq's Redis broker: its heartbeats; on
+    RabbitMQ the server holds a message until its consumer's connection closes, and we wait)."""
+    if ON_RABBITMQ:
+        time.sleep(max(until - time.monotonic(), 0))
+        return
+    idle_ids = stack.heartbeats().keys() - before.keys()
+    assert idle_ids, "the idle worker never reached the broker"
+    while time.monotonic() < until:
+        beats, now_ms = stack.heartbeats(), time.time() * 1000
+        assert any(now_ms - beats.get(worker, 0) < 3000 for worker in idle_ids), "the idle worker went quiet"
+        time.sleep(0.5)
 
 
 def test_sigterm_finishes_the_task_in_hand_and_returns_the_prefetched(stack: FaultStack) -> None:
@@ -84,11 +93,11 @@ def test_kill_9_of_the_bridge_between_taking_and_enqueuing(stack: FaultStack) ->
     from tests.helpers.processes import TcpProxy
 
     # Given a bridge whose broker is unreachable: it takes the task, then cannot hand it over
-    proxy = TcpProxy(6379)
+    # (this session's broker, behind the proxy: never another session's)
+    port = urlsplit(stack.broker_url).port
+    proxy = TcpProxy(port or 0)
     proxy.cut()
-    # (this session's Redis database, behind the proxy: never another session's)
-    broker_url = TEST_REDIS_URL.replace("127.0.0.1:6379", f"127.0.0.1:{proxy.port}")
-    stack.extra_env = {"BROKER_URL": broker_url}
+    stack.extra_env = {"BROKER_URL": stack.broker_url.replace(f"127.0.0.1:{port}", f"127.0.0.1:{proxy.port}")}
     doomed = started(stack.bridge("doomed-bridge"))
     task = stack.push(Channel.B2C, "bridge crash")
     processing = keys.bridge_processing("default")

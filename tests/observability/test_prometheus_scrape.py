@@ -70,12 +70,17 @@ def scrape_config(targets: dict[str, int], out: Path) -> Path:
     config["global"].update(scrape_interval="1s", scrape_timeout="1s", evaluation_interval="1s")
     config["rule_files"] = [str(PROMETHEUS_DIR / rules) for rules in config["rule_files"]]
     config["scrape_configs"] = [
-        {**jobs[name], "static_configs": [{"targets": [f"127.0.0.1:{port}"]}]}
+        {**without_discovery(jobs[name]), "static_configs": [{"targets": [f"127.0.0.1:{port}"]}]}
         for name, port in targets.items()
     ]
     path = out / "prometheus.yml"
     path.write_text(yaml.safe_dump(config))
     return path
+
+
+def without_discovery(job: dict[str, Any]) -> dict[str, Any]:
+    """A job without its service discovery (compose's DNS names), to be given static targets."""
+    return {key: value for key, value in job.items() if not key.endswith("_sd_configs")}
 
 
 class Prometheus:

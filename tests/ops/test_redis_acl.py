@@ -16,6 +16,7 @@ import dramatiq
 import httpx
 import pytest
 import redis
+from click.testing import CliRunner
 from prometheus_client import REGISTRY
 
 from tests.faults.conftest import FaultStack, started
@@ -25,9 +26,15 @@ from tests.helpers.backends import SqliteBackend
 from tests.helpers.processes import wait_until
 from tests.standins.openai import OpenAIStandIn
 from wearon import keys
-from wearon.bootstrap import build_messaging, redis_client, secrets_of
+from wearon.actors.queue_depths import QUEUES as DRAMATIQ_QUEUES
+from wearon.adapters.dead_letters.dramatiq import DramatiqDeadLetters
+from wearon.admin.cli import cli as cli_root
+from wearon.bootstrap import build_admin, build_messaging, build_retention, redis_client, secrets_of
+from wearon.bridge.bridge import Bridge
+from wearon.bridge.dead_letters import dead_letter
 from wearon.bridge.depths import DepthReporter
 from wearon.domain.task import Channel
+from wearon.errors import InvalidTask
 from wearon.http import create_app
 from wearon.settings import Settings
 
@@ -185,6 +192,42 @@ def test_the_bridge_reads_the_queue_depths_and_the_owed_refunds_as_the_service_u
         dramatiq.set_broker(previous)
 
 
+def test_wearon_admin_and_the_dead_letter_retention_work_as_the_service_user(
+    stack_redis: StackRedis, tmp_path: Path
+) -> None:
+    # Given a bridge dead letter and a Dramatiq one (with its recorded error), on the service user
+    settings = Settings(
+        redis_url=stack_redis.service_url, dramatiq_namespace="dramatiq", local_data_dir=tmp_path
+    )
+    client = redis_client(settings)
+    client.lpush(keys.DEAD_LETTERS, dead_letter(b"{}", InvalidTask("schema", "not a task")))
+    message = dramatiq.Message(queue_name="generation", actor_name="generate", args=(), kwargs={}, options={})
+    client.zadd("dramatiq:generation.XQ", {message.message_id: 1})
+    client.hset("dramatiq:generation.XQ.msgs", message.message_id, message.encode())
+    previous = dramatiq.get_broker()
+    try:
+        cli = CliRunner()
+        admin = build_admin(settings)
+        DramatiqDeadLetters(client, "dramatiq", ("generation",)).record_error(
+            message.message_id, "E: x", None
+        )
+        # then every command an operator runs, and the bridge's retention and pause, are granted
+        for args in (["dead", "list", "--json"], ["dead", "show", message.message_id], ["queues", "--json"]):
+            assert cli.invoke(cli_root, args, obj=admin).exit_code == 0, args
+        for args in (
+            ["intake", "pause", "--yes"],
+            ["intake", "resume", "--yes"],
+            ["dead", "purge", "--all", "--yes"],
+        ):
+            assert cli.invoke(cli_root, args, obj=admin).exit_code == 0, args
+        assert build_retention(settings).run_once() == {f"dramatiq:{q}": 0.0 for q in DRAMATIQ_QUEUES} | {
+            "bridge": 0.0
+        }
+        assert Bridge(client, enqueue=print, refund=lambda *_: False).paused() is False
+    finally:
+        dramatiq.set_broker(previous)
+
+
 def test_the_api_health_reaches_redis_over_tls(stack_redis: StackRedis) -> None:
     settings = Settings(redis_url=stack_redis.service_url, log_level="WARNING")
     with serve(create_app(settings, detector=_LoadedDetector()), lifespan=True) as url:
@@ -200,9 +243,13 @@ def test_the_real_bridge_and_worker_run_as_the_service_user(
     # Given the bridge and a worker on the in-stack Redis's service user, over TLS, in
     # Dramatiq's production namespace, with the provider rate limiter on (OPENAI_API_KEY set),
     stack = FaultStack(
-        tmp_path, standin, images_url, SqliteBackend(tmp_path / "data"), stack_redis.service_url
+        tmp_path,
+        standin,
+        images_url,
+        SqliteBackend(tmp_path / "data"),
+        stack_redis.service_url,
+        namespace="dramatiq",
     )
-    stack.extra_env["DRAMATIQ_NAMESPACE"] = "dramatiq"
     stack.redis = redis.Redis.from_url(stack_redis.app_url)  # push() is the Next.js API's LPUSH
     service = redis.Redis.from_url(stack_redis.service_url)
     service.delete(keys.TASKS, keys.DEAD_LETTERS)  # what the other tests of this module pushed

@@ -1,4 +1,5 @@
-"""A stand-in for OpenAI's `POST /v1/images/edits`, because the real API cannot be reached here.
+"""A stand-in for OpenAI's `POST /v1/images/edits` (and `GET /v1/models`, the key check), because
+the real API cannot be reached here.
 
 It speaks the real wire format: multipart in (model, prompt, n, image[] files, Bearer key), and
 `{"created": ..., "data": [{"b64_json": ...}]}` out, in the output_format asked for (png by
@@ -18,7 +19,12 @@ needs one says so: `[standin:429-once;retry-after=none]`, `[standin:5xx-always;a
 Anything else succeeds after a latency drawn from `latency_s` (a (low, high) range). `sent` keeps
 the status and headers of every answer.
 
-Run it as a process for benchmarks: `python -m tests.standins.openai --port 8089 --latency 20 40`.
+Strict mode (`strict_limit`): as a provider enforcing its limit to the letter, every request's
+arrival (the moment its head is read, before its body) is counted, and one that makes more than
+`strict_limit` arrivals in any sliding `strict_window_s` gets a 429 (`arrivals`, `throttled`).
+
+Run it as a process for benchmarks: `python -m tests.standins.openai --port 8089 --latency 20 40`
+(`--strict-limit 300` for strict mode).
 """
 
 from __future__ import annotations
@@ -31,7 +37,7 @@ import random
 import re
 import threading
 import time
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -95,17 +101,24 @@ class OpenAIStandIn:
     sent: list[Sent] = field(default_factory=list)
     output_formats: list[str] = field(default_factory=list)  # the output_format of every call
     clients: list[str] = field(default_factory=list)  # the address every call came from
+    #: Strict mode: at most this many arrivals in any sliding `strict_window_s`; the rest get a 429.
+    strict_limit: int | None = None
+    strict_window_s: float = 60.0
+    arrivals: list[float] = field(default_factory=list)  # wall-clock time of every request's head
+    throttled: int = 0
     #: `[standin:held]` calls answer once this is set.
     release: threading.Event = field(default_factory=threading.Event)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def __post_init__(self) -> None:
         self._random = random.Random(self.seed)
+        self._window: deque[float] = deque()
         self._retry_afters = answers.Rotation(answers.RETRY_AFTERS)
         self._server_errors = answers.Rotation(answers.SERVER_ERRORS)
         self.app = Starlette(
             routes=[
                 Route("/v1/images/edits", self.edits, methods=["POST"]),
+                Route("/v1/models", self.models, methods=["GET"]),
                 Route("/_standin/stats", self.stats, methods=["GET"]),
             ]
         )
@@ -127,13 +140,45 @@ class OpenAIStandIn:
 
     async def stats(self, _: Request) -> Response:
         """For benchmarks in another process: every call's arrival time and prompt."""
-        calls = {"calls": self.calls, "prompts": self.prompts, "clients": self.clients}
-        return JSONResponse(calls | {"latencies": self.latencies})
+        return JSONResponse(
+            {
+                "calls": self.calls,
+                "prompts": self.prompts,
+                "clients": self.clients,
+                "latencies": self.latencies,
+                "arrivals": self.arrivals,
+                "throttled": self.throttled,
+            }
+        )
+
+    def _over_strict_limit(self) -> bool:
+        """Counts this arrival; whether it makes more than `strict_limit` in the sliding window."""
+        now = time.time()
+        with self._lock:
+            self.arrivals.append(now)
+            if self.strict_limit is None:
+                return False
+            while self._window and self._window[0] <= now - self.strict_window_s:
+                self._window.popleft()
+            self._window.append(now)
+            over = len(self._window) > self.strict_limit
+            self.throttled += over
+            return over
+
+    async def models(self, request: Request) -> Response:
+        """The model list, after the same key check as an edit (an operator's key check reads it)."""
+        refused = answers.refused_key(self.api_key, request.headers.get("authorization"))
+        if refused is not None:
+            return refused
+        listed = [{"id": model, "object": "model", "owned_by": "system"} for model in sorted(answers.MODELS)]
+        return JSONResponse({"object": "list", "data": listed})
 
     async def edits(self, request: Request) -> Response:
         # When the request arrived, not when its body was read: a busy stand-in must not bunch
         # arrivals up in its record (the benches count them in sliding minutes).
         arrived = time.time()
+        if self._over_strict_limit():
+            return answers.rate_limited(self._retry_afters(), "gpt-image-1.5")
         form = await request.form(max_files=16, max_part_size=16 * 1024 * 1024)
         prompt = str(form.get("prompt", ""))
         answer = answers.refused_request(form, self.api_key, request.headers.get("authorization"))
@@ -251,8 +296,9 @@ def main() -> None:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--latency", type=float, nargs=2, default=(20.0, 40.0), metavar=("LOW", "HIGH"))
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--strict-limit", type=int, default=None, help="429 past this many a sliding minute")
     args = parser.parse_args()
-    standin = OpenAIStandIn(latency_s=tuple(args.latency), seed=args.seed)
+    standin = OpenAIStandIn(latency_s=tuple(args.latency), seed=args.seed, strict_limit=args.strict_limit)
     uvicorn.run(standin.app, host=args.host, port=args.port, log_level="warning")
 
 

@@ -116,6 +116,11 @@ def _duration(seconds: float) -> str:
 
 def refused_request(form: Any, api_key: str, authorization: str | None) -> Response | None:
     """The API's refusal of a request it would not run, or None."""
+    return refused_key(api_key, authorization) or _refused_form(form)
+
+
+def refused_key(api_key: str, authorization: str | None) -> Response | None:
+    """The API's refusal of a missing or wrong key, or None."""
     if authorization is None:
         return error(401, NO_KEY)
     if authorization != f"Bearer {api_key}":
@@ -123,7 +128,7 @@ def refused_request(form: Any, api_key: str, authorization: str | None) -> Respo
         masked = f"{key[:3]}{'*' * max(len(key) - 7, 0)}{key[-4:]}"
         message = f"Incorrect API key provided: {masked}. You can find your API key at https://platform.openai.com/account/api-keys."
         return error(401, message, code="invalid_api_key")
-    return _refused_form(form)
+    return None
 
 
 def _refused_form(form: Any) -> Response | None:

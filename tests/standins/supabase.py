@@ -25,7 +25,9 @@ object is served with the content type it was uploaded with.
 
 Outages, for tests: `outage = True` makes every call answer 503 with Supabase's JSON, as when the
 database is away (`failing_calls` does it for the next calls of one function only);
-`proxy_error = True` answers 502 with an HTML page, as a load balancer in front of it does. (For a
+`proxy_error = True` answers 502 with an HTML page, as a load balancer in front of it does;
+`dropped_uploads = n` drops the connection of the next n uploads after reading them (the answer's
+head sent, its body never), as a keep-alive connection closed under a request does. (For a
 refused connection, point the client at a closed port.) `clock` is what signed links expire against.
 
 Served over real HTTP by `tests.helpers.backends.supabase_backend()`; the contract suite shares one
@@ -83,6 +85,9 @@ class SupabaseStandIn:
     rpc_calls: int = 0
     #: Function name -> how many of its next calls answer 503, as if the database dropped them.
     failing_calls: dict[str, int] = field(default_factory=dict)
+    #: How many of the next uploads have their connection dropped instead of an answer.
+    dropped_uploads: int = 0
+    uploads: int = 0
 
     def __post_init__(self) -> None:
         self._pool: queue.Queue[psycopg.Connection[Any] | None] = queue.Queue()
@@ -105,6 +110,7 @@ class SupabaseStandIn:
         """Back to a healthy, empty storage, for the next test on a long-lived stand-in."""
         self.outage = self.proxy_error = False
         self.failing_calls.clear()
+        self.dropped_uploads = self.uploads = 0
         self.clock = time.time
         self.objects.clear()
         self.content_types.clear()
@@ -203,6 +209,10 @@ class SupabaseStandIn:
         if key in self.objects and not upsert:
             return _storage(400, "Duplicate", "The resource already exists", "409")
         form = await request.form()
+        self.uploads += 1
+        if self.dropped_uploads > 0:
+            self.dropped_uploads -= 1
+            return _DroppedConnection()
         upload = form.get("file")
         if upload is None or isinstance(upload, str):
             return _storage(400, "InvalidRequest", "file is required")
@@ -284,6 +294,15 @@ class SupabaseStandIn:
                 return _storage(400, "Unauthorized", "Invalid Compact JWS", "403")
             return _pgrst(401, "PGRST301", "JWSError JWSInvalidSignature")
         return None
+
+
+class _DroppedConnection(Response):
+    """The head of an answer, then the connection closed: the server fails mid-answer, which
+    uvicorn turns into a closed connection (the client reads no body)."""
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        await send({"type": "http.response.start", "status": 200, "headers": [(b"content-length", b"64")]})
+        raise ConnectionAbortedError("stand-in: connection dropped mid-answer")
 
 
 #: PostgREST's translation of SQLSTATEs to HTTP statuses (docs.postgrest.org, "Errors"), first match

@@ -12,11 +12,11 @@ import dramatiq
 from dramatiq.middleware import CurrentMessage
 from loguru import logger
 
-from wearon import metrics
+from wearon import metrics, task_deadline
 from wearon.actors import runtime
 from wearon.actors.broker import MAX_RETRIES
 from wearon.actors.middleware import TASK_OF
-from wearon.domain.policy import Attempt, decide
+from wearon.domain.policy import Attempt, attempt_deadline_s, decide
 from wearon.domain.session import ClaimOutcome
 from wearon.domain.task import GenerationTask
 from wearon.errors import InfrastructureError, ProviderRateLimited, WearOnError
@@ -34,14 +34,20 @@ def generate(task: dict[str, Any]) -> None:
     assert message is not None  # CurrentMessage is in the middleware stack
     services = runtime.services()
     try:
-        outcome = services.generation.run(
-            job, token=message.message_id, retry=message.options.get("retries", 0) > 0
-        )
+        with task_deadline.running(attempt_deadline_s(_time_limit_s(message, services))):
+            outcome = services.generation.run(
+                job, token=message.message_id, retry=message.options.get("retries", 0) > 0
+            )
     except WearOnError as exc:
         _retry_or_raise(exc, job, message, services)
         raise
     if outcome is ClaimOutcome.CLAIMED:
         metrics.record_outcome(job.channel, created_at=job.created_at)
+
+
+def _time_limit_s(message: Any, services: Services) -> float:
+    """The limit Dramatiq's TimeLimit holds this attempt to: the message's own, or the setting."""
+    return float(message.options.get("time_limit", services.settings.task_time_limit_s * 1000)) / 1000
 
 
 def task_of(message: dramatiq.Message[Any]) -> GenerationTask:

@@ -22,6 +22,7 @@ from loguru import logger
 from wearon import metrics
 from wearon.actors import runtime
 from wearon.actors.broker import MAX_RETRIES
+from wearon.domain.error_id import with_error_id
 from wearon.domain.failure import FailureReason
 from wearon.domain.policy import RefundAttempt, decide_refund, failure_reason
 from wearon.domain.task import Channel
@@ -39,14 +40,16 @@ _FIX_FIRST = {
 }
 
 
-def refund_session(channel: str, session_id: str, reason: str) -> None:
-    """`reason` is a FailureReason value: the generation's own, recorded as such once refunded."""
+def refund_session(channel: str, session_id: str, reason: str, error_id: str | None = None) -> None:
+    """`reason` is a FailureReason value: the generation's own, recorded as such once refunded;
+    `error_id` that of an internal error, quoted to the user as the generation would have."""
     message = CurrentMessage.get_current_message()
     assert message is not None  # CurrentMessage is in the middleware stack
     services = runtime.services()
     failed, why = Channel(channel), FailureReason(reason)
     try:
-        refunded = services.store.fail_and_refund(failed, UUID(session_id), why.user_message)
+        shown = with_error_id(why.user_message, error_id)
+        refunded = services.store.fail_and_refund(failed, UUID(session_id), shown)
     except WearOnError as exc:
         _retry_or_give_up(exc, message, services, failed, session_id)
         raise

@@ -24,8 +24,9 @@ from typing import Any
 
 import httpx
 
+from wearon import task_deadline
 from wearon.adapters.special_addresses import special_block
-from wearon.errors import ImageRejected
+from wearon.errors import ImageRejected, TaskDeadlineExceeded
 
 Resolve = Callable[[str, int], list[str]]
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
@@ -173,9 +174,17 @@ class SafeDownloader:
 
     def fetch(self, url: str) -> bytes:
         target = self._target(url)
-        with _Deadline(self._timeout_s) as deadline:
-            addresses = self._checked_addresses(target)
-            return self._download(target, addresses, deadline)
+        task_deadline.check(f"a download from {target.host}")
+        seconds = task_deadline.cut(self._timeout_s)
+        try:
+            with _Deadline(seconds) as deadline:
+                addresses = self._checked_addresses(target)
+                return self._download(target, addresses, deadline)
+        except ImageRejected as exc:
+            # Cut short by the task's deadline: not the image's fault, and not "could not be used".
+            if exc.code == "download_timeout" and seconds < self._timeout_s:
+                raise TaskDeadlineExceeded(f"deadline passed downloading from {target.host}") from None
+            raise
 
     def _target(self, url: str) -> _Target:
         target = _parse(url)

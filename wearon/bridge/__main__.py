@@ -8,7 +8,7 @@ import threading
 from loguru import logger
 from prometheus_client import start_http_server
 
-from wearon.bootstrap import build_bridge, configure_process_logging, exit_if_misconfigured
+from wearon.bootstrap import build_bridge, build_retention, configure_process_logging, exit_if_misconfigured
 from wearon.settings import load_settings
 
 
@@ -22,6 +22,7 @@ def main() -> int:
         signal.signal(sig, lambda *_: stop.set())
     start_http_server(settings.bridge_metrics_port)
     depths.start(stop)
+    build_retention(settings).start(stop)
     logger.bind(bridge_id=settings.bridge_id).info("bridge started")
     bridge.run(stop)
     logger.info("bridge stopped")

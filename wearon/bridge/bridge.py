@@ -38,6 +38,8 @@ MAX_FIELD_NAMES = 64
 FIELD_NAME_CHARS = 64
 #: Redis (or the broker) down: wait this long between attempts, never a tight loop.
 OUTAGE_BACKOFF_S = 5.0
+#: While intake is paused (`wearon-admin intake pause`), look again this often.
+PAUSED_POLL_S = 1.0
 
 
 class Bridge:
@@ -64,6 +66,7 @@ class Bridge:
         self._transient: tuple[type[Exception], ...] = (RedisError, *broker_errors)
         self._backoff_s = outage_backoff_s
         self._new_fields = _NewFields()
+        self._was_paused = False
 
     def run(self, stop: threading.Event) -> None:
         """Move tasks until `stop` is set; the task in hand is always finished first."""
@@ -73,11 +76,23 @@ class Bridge:
                 if pending_redrive:
                     self.redrive()
                     pending_redrive = False
+                if self.paused():
+                    stop.wait(PAUSED_POLL_S)
+                    continue
                 self.step()
             except self._transient as exc:
                 logger.warning("redis or broker unavailable ({}); retrying in {:.0f} s", exc, self._backoff_s)
                 pending_redrive = True
                 stop.wait(self._backoff_s)
+
+    def paused(self) -> bool:
+        """An operator paused intake: tasks wait on the list, untouched, until it is resumed."""
+        # GET, not EXISTS: the services' Redis user may send only the commands users.acl grants.
+        paused = self._redis.get(keys.INTAKE_PAUSED) is not None
+        if paused != self._was_paused:
+            logger.warning("intake paused by an operator" if paused else "intake resumed")
+            self._was_paused = paused
+        return paused
 
     def redrive(self) -> int:
         """Handle what a previous run took but did not finish."""

@@ -19,12 +19,16 @@ from wearon.errors import (
     ProviderRateLimited,
     ProviderUnavailable,
     SessionNotFound,
+    TaskDeadlineExceeded,
 )
 
 #: The product spec: a 429 is retried once, after 10 s.
 RATE_LIMIT_RETRY_DELAY_S = 10.0
 #: Our own infrastructure is retried with a capped exponential back-off.
 INFRA_MAX_BACKOFF_S = 30.0
+#: Of an attempt's time limit, the part kept for failing and refunding it once its deadline has cut
+#: its calls short (at most this, and at most a tenth of the limit).
+DEADLINE_RESERVE_S, DEADLINE_RESERVE_SHARE = 3.0, 0.1
 #: A deferred refund is tried again after 5 s, doubling to 5 min.
 REFUND_MIN_BACKOFF_S, REFUND_MAX_BACKOFF_S = 5.0, 300.0
 
@@ -37,7 +41,14 @@ _REASONS: tuple[tuple[type[BaseException], FailureReason], ...] = (
     (InfrastructureError, FailureReason.INFRASTRUCTURE),
     (Misconfigured, FailureReason.MISCONFIGURED),
     (SessionNotFound, FailureReason.SESSION_NOT_FOUND),
+    (TaskDeadlineExceeded, FailureReason.TIME_LIMIT),
 )
+
+
+def attempt_deadline_s(time_limit_s: float) -> float:
+    """How long an attempt's own calls may take: its time limit, less a reserve for failing and
+    refunding it, so that it ends failed and refunded within the limit whatever the provider does."""
+    return time_limit_s - min(DEADLINE_RESERVE_S, DEADLINE_RESERVE_SHARE * time_limit_s)
 
 
 @dataclass(frozen=True)

@@ -6,15 +6,18 @@ Pure orchestration over the ports; every failure is raised as a WearOnError and 
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from loguru import logger
 
+from wearon import metrics, task_deadline
 from wearon.domain.session import ClaimOutcome
 from wearon.domain.task import GenerationTask
-from wearon.errors import ImageRejected, ProviderBadResponse, SessionNotFound
+from wearon.errors import ImageRejected, InfrastructureError, ProviderBadResponse, SessionNotFound
 from wearon.images import as_stored_jpeg, decode_image, to_jpeg
-from wearon.ports import BlobStore, ImageFetcher, ImageProvider, SessionStore
+from wearon.ports import BlobStore, ImageFetcher, ImageProvider, ResultKeeper, SessionStore
 
 INPUT_MAX_SIDE = 1024
 #: A JPEG input whose 1/2, 1/4 or 1/8 scale comes this close under INPUT_MAX_SIDE is sent at that
@@ -24,6 +27,9 @@ INPUT_MIN_SIDE = 992
 #: Results are stored as they come when they are plain JPEGs (the provider is asked for JPEG), and
 #: re-encoded as JPEG otherwise, to match the `.jpg` path; either way at most this size.
 RESULT_MAX_SIDE = 4096
+#: A failed result upload is tried again in place after each of these pauses (a closed keep-alive
+#: connection, a storage blip) before the attempt gives up; the image stays kept for its retry.
+UPLOAD_BACKOFF_S = (0.5, 1.0, 2.0)
 
 
 @dataclass(frozen=True)
@@ -32,13 +38,15 @@ class GenerationService:
     blobs: BlobStore
     provider: ImageProvider
     fetcher: ImageFetcher
+    kept: ResultKeeper
     signed_url_ttl_s: int
+    sleep: Callable[[float], None] = time.sleep
 
     def run(self, task: GenerationTask, token: str, *, retry: bool = False) -> ClaimOutcome:
         """Generate for `task` under the claim `token`; returns what the claim found.
 
-        A `retry` first looks for the result an earlier attempt stored (it failed after the upload,
-        completing the session), so the provider is not paid twice for one image.
+        The provider is paid at most once per session: its image is kept (`kept`) until stored,
+        and an earlier attempt's kept or stored image is used instead of a new call.
         """
         outcome = self.store.claim(task.channel, task.session_id, token)
         if outcome is ClaimOutcome.MISSING:
@@ -46,17 +54,39 @@ class GenerationService:
         if outcome is not ClaimOutcome.CLAIMED:
             logger.info("session is {}; nothing to do", outcome.value)
             return outcome
-        if retry and self.blobs.exists(task.result_path):
-            logger.info("result stored by an earlier attempt; completing without a new provider call")
-        else:
-            result = self._normalise_result(self.provider.edit(self._inputs(task), task.prompt))
-            self.blobs.upload(task.result_path, result, "image/jpeg")
+        self._store_result(task, retry)
         url = self.blobs.signed_url(task.result_path, self.signed_url_ttl_s)
         if self.store.complete(task.channel, task.session_id, token, url):
             logger.info("generation completed")
         else:
             logger.warning("session was finished elsewhere (sweep or duplicate) before we could complete it")
+        self.kept.drop(task.channel, task.session_id)
         return outcome
+
+    def _store_result(self, task: GenerationTask, retry: bool) -> None:
+        result = self.kept.kept(task.channel, task.session_id)
+        if result is not None:
+            logger.info("storing the image an earlier attempt was given; no new provider call")
+        elif retry and self.blobs.exists(task.result_path):
+            logger.info("result stored by an earlier attempt; completing without a new provider call")
+            return
+        else:
+            result = self._normalise_result(self.provider.edit(self._inputs(task), task.prompt))
+            self.kept.keep(task.channel, task.session_id, result)
+        self._upload(task.result_path, result)
+
+    def _upload(self, path: str, data: bytes) -> None:
+        for pause_s in UPLOAD_BACKOFF_S:
+            try:
+                self.blobs.upload(path, data, "image/jpeg")
+                return
+            except InfrastructureError as exc:
+                if not task_deadline.allows(pause_s):
+                    raise  # the task's retry stores the kept image
+                logger.warning("storing the result failed ({}); again in {:.1f} s", exc, pause_s)
+                metrics.STORAGE_UPLOAD_RETRIES.inc()
+            self.sleep(pause_s)
+        self.blobs.upload(path, data, "image/jpeg")
 
     def _inputs(self, task: GenerationTask) -> list[bytes]:
         return [self._input(self.fetcher.fetch(str(url))) for url in task.image_urls]

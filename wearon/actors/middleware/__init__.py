@@ -17,6 +17,9 @@ from pydantic import ValidationError
 from wearon.domain.task import GenerationTask
 
 TASK_OF = "task_of"
+#: Message option: the short id of an unexpected error (set by ErrorIds, quoted by the refund and
+#: kept with the dead letter).
+ERROR_ID_OPTION = "wearon_error_id"
 TaskOf = Callable[[dramatiq.Message[Any]], GenerationTask]
 
 

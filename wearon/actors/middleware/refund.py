@@ -20,7 +20,8 @@ from dramatiq.middleware import TimeLimitExceeded
 from loguru import logger
 
 from wearon import metrics
-from wearon.actors.middleware import TASK_OF, task_of
+from wearon.actors.middleware import ERROR_ID_OPTION, TASK_OF, task_of
+from wearon.domain.error_id import with_error_id
 from wearon.domain.failure import FailureReason
 from wearon.domain.policy import failure_reason
 from wearon.domain.task import Channel
@@ -30,7 +31,8 @@ from wearon.ports import SessionStore
 #: Message option carrying the last failure's reason from the attempt to the nack.
 REASON_OPTION = "wearon_failure"
 
-DeferRefund = Callable[[Channel, UUID, FailureReason], None]
+#: (channel, session, why, the internal error's id or None)
+DeferRefund = Callable[[Channel, UUID, FailureReason, str | None], None]
 
 
 class RefundOnFinalFailure(dramatiq.Middleware):
@@ -59,8 +61,11 @@ class RefundOnFinalFailure(dramatiq.Middleware):
         if task is None:
             return
         reason = FailureReason(message.options.get(REASON_OPTION, FailureReason.INTERNAL_ERROR))
+        # The id of an unexpected error (ErrorIds), for support to find its traceback.
+        error_id = message.options.get(ERROR_ID_OPTION)
+        shown = with_error_id(reason.user_message, error_id)
         try:
-            refunded = self._store().fail_and_refund(task.channel, task.session_id, reason.user_message)
+            refunded = self._store().fail_and_refund(task.channel, task.session_id, shown)
         except WearOnError as exc:
             # Durable in the broker, tried again until the store takes it (the database is back, or
             # its misconfiguration fixed), within a bound; the stuck-session sweep is the net under it.
@@ -69,7 +74,7 @@ class RefundOnFinalFailure(dramatiq.Middleware):
                 "generation failed ({}); refund deferred, the store refused it ({}): {}", reason, refused, exc
             )
             metrics.REFUNDS_DEFERRED.labels(reason=refused.value).inc()
-            self._defer(task.channel, task.session_id, reason)
+            self._defer(task.channel, task.session_id, reason, error_id)
             return
         if refunded:
             metrics.record_outcome(task.channel, reason)

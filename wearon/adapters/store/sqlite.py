@@ -23,6 +23,7 @@ from typing import Any
 from uuid import UUID
 
 from wearon.domain.session import ClaimOutcome, SessionStatus, SweepResult
+from wearon.domain.session_report import Claim, Refund, SessionReport
 from wearon.domain.task import Channel
 from wearon.errors import InfrastructureError
 
@@ -118,6 +119,33 @@ class SqliteSessionStore:
                 ).fetchall()
                 swept += sum(_fail_and_refund(db, channel, sid, reason) for (sid,) in stuck)
         return SweepResult(refunded=swept)
+
+    # --- what an operator reads (SessionInspector) ------------------------------------------------
+
+    def inspect(self, session_id: UUID) -> SessionReport | None:
+        for channel in _TABLES:
+            row = self.session(channel, session_id)
+            if row is not None:
+                return self._report(channel, row)
+        return None
+
+    def _report(self, channel: Channel, row: dict[str, Any]) -> SessionReport:
+        refund = self._read_one(
+            "select reason, created_at from credit_refunds where channel = ? and session_id = ?",
+            (channel.value, row["id"]),
+        )
+        claim = Claim(row["claim_token"], row["attempts"], None) if row["claim_token"] else None
+        return SessionReport(
+            channel=channel,
+            session_id=UUID(row["id"]),
+            owner_id=row[_TABLES[channel][1]],
+            status=SessionStatus(row["status"]),
+            result_url=row["result_url"],
+            error_message=row["error_message"],
+            updated_at=row["updated_at"],
+            claim=claim,
+            refund=Refund(refund["reason"], refund["created_at"]) if refund else None,
+        )
 
     # --- what the Next.js API does, and what tests and the demo inspect -------------------------
 

@@ -15,7 +15,8 @@ import httpx
 from supabase import Client
 
 from wearon.adapters.supabase_errors import counted, postgrest_error
-from wearon.domain.session import ClaimOutcome, SweepResult
+from wearon.domain.session import ClaimOutcome, SessionStatus, SweepResult
+from wearon.domain.session_report import Claim, Refund, SessionReport
 from wearon.domain.task import Channel
 from wearon.errors import InfrastructureError, Misconfigured
 
@@ -54,6 +55,14 @@ class SupabaseSessionStore:
 
     def contract_gaps(self) -> list[str]:
         return [str(gap) for gap in self._rpc("wearon_contract_gaps", list, {})]
+
+    def inspect(self, session_id: UUID) -> SessionReport | None:
+        function = "wearon_session_report"
+        answer = self._post(function, {"p_session_id": str(session_id)})
+        if not answer.is_success:
+            raise counted(postgrest_error(function, answer.status_code, *_error_of(answer))) from None
+        found = answer.json()
+        return None if found is None else _report(session_id, found)
 
     def _call(self, function: str, returns: type[T], channel: Channel, session_id: UUID, **args: str) -> T:
         params = {"p_channel": channel.value, "p_session_id": str(session_id), **args}
@@ -96,3 +105,19 @@ def _error_of(answer: httpx.Response) -> tuple[str | None, str]:
         return None, "unexpected error body"
     code = body.get("code")
     return (str(code) if code is not None else None), str(body.get("message") or "")[:200]
+
+
+def _report(session_id: UUID, found: dict[str, Any]) -> SessionReport:
+    """wearon_session_report's JSON as the domain's report."""
+    claim, refund = found.get("claim"), found.get("refund")
+    return SessionReport(
+        channel=Channel(found["channel"]),
+        session_id=session_id,
+        owner_id=str(found["owner_id"]),
+        status=SessionStatus(found["status"]),
+        result_url=found.get("result_url"),
+        error_message=found.get("error_message"),
+        updated_at=str(found["updated_at"]),
+        claim=Claim(claim["token"], claim["attempts"], claim["claimed_at"]) if claim else None,
+        refund=Refund(refund["reason"], refund["at"]) if refund else None,
+    )
