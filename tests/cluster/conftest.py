@@ -66,7 +66,7 @@ class ClusterStack(FaultStack):
         for host in self.net.hosts.values():
             host.kill()
 
-    def wait_quiet(self, timeout: float = 120.0) -> None:
+    def wait_quiet(self, timeout: float = 300.0) -> None:
         """Wait until nothing is left to do: no generation message queued or waiting for its retry,
         and no worker still alive working on one or holding a retry (seen so QUIET_POLLS times in
         a row, as a message moves between those for a moment). A redelivered duplicate is done by
