@@ -7,7 +7,7 @@ PRODUCER := tests/producer
 PRODUCER_DEPS := $(PRODUCER)/node_modules/.package-lock.json
 export PYTHONUNBUFFERED := 1
 
-.PHONY: install lock services run demo test test-deps test-rabbitmq lint typecheck check bench bench-sizerec bench-images check-ops smoke-prod clean
+.PHONY: install lock services run demo test test-deps test-rabbitmq test-cluster lint typecheck check bench bench-cluster bench-sizerec bench-images check-ops smoke-prod clean
 
 install: $(VENV)/.installed
 
@@ -71,6 +71,10 @@ RABBITMQ_TEST_WORKERS ?= 2
 test-rabbitmq: install services
 	WEARON_TEST_BROKER=rabbitmq $(PY) -m pytest -q -n $(RABBITMQ_TEST_WORKERS) --dist loadgroup $(RABBITMQ_TESTS)
 
+## The multi-host tests alone, for a CI whose `make test` is not root (they need root).
+test-cluster: install services
+	$(PY) -m pytest -q -n 0 tests/cluster
+
 lint: install
 	$(VENV)/bin/ruff check wearon tests bench scripts ops
 	$(VENV)/bin/ruff format --check wearon tests bench scripts ops
@@ -82,6 +86,11 @@ check: lint typecheck test
 
 bench: install services
 	$(PY) bench/pipeline.py
+
+## Two worker hosts (network namespaces, as root) at a provider limit of 600/min for 5 minutes;
+## BENCH_ARGS="--broker rabbitmq" runs it on RabbitMQ (bench/results/cluster.md keeps one table each).
+bench-cluster: install services
+	$(PY) bench/cluster.py $(BENCH_ARGS)
 
 bench-sizerec: install services
 	$(PY) bench/sizerec.py

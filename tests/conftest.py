@@ -54,7 +54,7 @@ SHARED_FIXTURE_DIRS = frozenset(
     {"actors", "adapters", "admin", "bridge", "contract", "domain", "http", "standins"}
 )
 #: Tests that run for minutes start first, so that the parallel groups finish together.
-LONG_TESTS = ("tests/faults/test_chaos.py", "tests/ops/test_zero_downtime.py")
+LONG_TESTS = ("tests/faults/test_chaos.py", "tests/ops/test_zero_downtime.py", "tests/cluster/")
 
 
 def _try_slot(slot: int) -> bool:

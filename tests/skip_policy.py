@@ -1,6 +1,7 @@
 """When a test may be skipped: only for a tool that is missing here and that a later CI step
 installs and then runs those tests with. `.ci/run` runs `make test`, then `make check-ops`, which
-installs nginx and promtool and reruns tests/ops. Any other skip fails the run, so that a skip can
+installs nginx and promtool and reruns tests/ops; GitHub's CI, whose `make test` is not root, then
+runs tests/cluster as root (`make test-cluster`). Any other skip fails the run, so that a skip can
 never hide a failure (a crash taken for a flaky network, a tool nobody installs).
 
 The allowed reasons are these constants, here and nowhere else; the tests that skip use them.
@@ -13,7 +14,11 @@ import pytest
 
 NGINX_MISSING = "nginx missing: `make check-ops` installs it and reruns tests/ops"
 PROMTOOL_MISSING = "promtool missing: `make check-ops` installs it and reruns tests/ops"
-ALLOWED = frozenset({NGINX_MISSING, PROMTOOL_MISSING})
+NETNS_NEEDS_ROOT = "network namespaces need root: `sudo make test-cluster` runs tests/cluster"
+#: Not allowed: where the kernel refuses network namespaces to root, the multi-host tests
+#: (tests/cluster) say so, and the run fails rather than pass without them.
+NETNS_REFUSED = "this kernel refuses network namespaces, bridges or veth pairs"
+ALLOWED = frozenset({NGINX_MISSING, PROMTOOL_MISSING, NETNS_NEEDS_ROOT})
 
 _unexpected: list[str] = []
 

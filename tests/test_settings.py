@@ -99,3 +99,13 @@ def test_bad_configuration_fails_with_one_clear_line(env: dict[str, str], expect
     assert lines[0].startswith("wearon: invalid configuration:")
     assert expected in lines[0]
     assert "Traceback" not in proc.stderr
+
+
+def test_each_host_is_its_own_bridge_unless_bridge_id_is_set(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Two bridges on two hosts (containers) must not share one in-flight list: by default each
+    # is named after its host; BRIDGE_ID (empty means unset, as compose passes it) overrides it.
+    monkeypatch.setattr("socket.gethostname", lambda: "bridge-host-7")
+    monkeypatch.setenv("BRIDGE_ID", "")
+    assert Settings(_env_file=None).bridge_id == "bridge-host-7"
+    monkeypatch.setenv("BRIDGE_ID", "eu-1")
+    assert Settings(_env_file=None).bridge_id == "eu-1"

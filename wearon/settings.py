@@ -6,6 +6,7 @@ environment. Secrets are `SecretStr`, so they print as `**********` in reprs and
 
 from __future__ import annotations
 
+import socket
 import sys
 from functools import cached_property
 from pathlib import Path
@@ -57,7 +58,9 @@ class Settings(BaseSettings):
 
     local_data_dir: Path = Path(".wearon-data")
     public_base_url: str = "http://127.0.0.1:8000"
-    bridge_id: str = "default"
+    # Names the bridge's in-flight list. Each host (container) is its own bridge by default: a
+    # bridge restarted on its host re-drives what it left in flight, and no other bridge does.
+    bridge_id: str = Field(default_factory=lambda: socket.gethostname(), min_length=1)
     bridge_metrics_port: int = 9101
     scheduler_metrics_port: int = 9102
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"

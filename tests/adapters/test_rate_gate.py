@@ -12,7 +12,7 @@ import pytest
 import redis
 from pydantic import SecretStr
 
-from tests.standins.openai import API_KEY, OpenAIStandIn
+from tests.standins.openai import API_KEY, OpenAIStandIn, max_in_window
 from wearon.adapters.openai_images import OpenAIImageProvider
 from wearon.adapters.rate_gate import DEFAULT_MARGIN_MS, MIN_BUCKET_MS, ProviderRateGate, bucket_plan
 from wearon.errors import InfrastructureError, ProviderRateLimited
@@ -20,16 +20,6 @@ from wearon.errors import InfrastructureError, ProviderRateLimited
 
 class StopWaiting(Exception):
     pass
-
-
-def max_in_window(times: list[float], window_s: float) -> int:
-    times = sorted(times)
-    best, lo = 0, 0
-    for hi, t in enumerate(times):
-        while t - times[lo] >= window_s:
-            lo += 1
-        best = max(best, hi - lo + 1)
-    return best
 
 
 def test_buckets_keep_every_sliding_minute_within_the_limit() -> None:

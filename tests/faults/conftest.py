@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 from uuid import UUID, uuid4
 
 import pytest
@@ -73,7 +74,7 @@ class FaultStack:
             "OPENAI_BASE_URL": self.standin.base_url,
             "OPENAI_MAX_RETRIES": "1",
             "OPENAI_TIMEOUT_S": "30",
-            "DOWNLOAD_ALLOWED_HOSTS": "127.0.0.1",
+            "DOWNLOAD_ALLOWED_HOSTS": urlsplit(self.images_url).hostname or "127.0.0.1",
             "DOWNLOAD_ALLOW_PRIVATE_NETWORKS": "true",
             "BRIDGE_METRICS_PORT": str(free_port()),
             # Never the checkout's .wearon-data, which parallel sessions would share.
@@ -85,6 +86,10 @@ class FaultStack:
         return python_env(**{**settings, **self.extra_env})
 
     def worker(self, name: str = "worker", threads: int = 4) -> Proc:
+        return self._start(name, *self.worker_command(name, threads))
+
+    def worker_command(self, name: str, threads: int) -> tuple[list[str], dict[str, str], Ready]:
+        """`python -m wearon.worker` with one process of `threads` threads: argv, env, readiness."""
         env = self.env()
         # What scripts/worker does: a fresh multiprocess directory for this worker's metrics.
         metrics_dir = self.tmp / f"prom-{name}-{uuid4().hex[:6]}"
@@ -96,15 +101,18 @@ class FaultStack:
         )
         argv = [sys.executable, "-m", "wearon.worker", "-p", "1", "-t", str(threads)]
         argv += ["--queues", "generation", "maintenance", "refunds", "--worker-shutdown-timeout", "60000"]
-        ready = Ready(WORKER_READY, count=1, metrics_port=int(env["dramatiq_prom_port"]))
-        proc = Proc(name, argv, env, self.tmp, ready)
-        self.procs.append(proc)
-        return proc
+        return argv, env, Ready(WORKER_READY, count=1, metrics_port=int(env["dramatiq_prom_port"]))
 
     def bridge(self, name: str = "bridge") -> Proc:
+        return self._start(name, *self.bridge_command())
+
+    def bridge_command(self) -> tuple[list[str], dict[str, str], Ready]:
         env = self.env()
         ready = Ready(BRIDGE_READY, metrics_port=int(env["BRIDGE_METRICS_PORT"]))
-        proc = Proc(name, [sys.executable, "-m", "wearon.bridge"], env, self.tmp, ready)
+        return [sys.executable, "-m", "wearon.bridge"], env, ready
+
+    def _start(self, name: str, argv: list[str], env: dict[str, str], ready: Ready) -> Proc:
+        proc = Proc(name, argv, env, self.tmp, ready)
         self.procs.append(proc)
         return proc
 
@@ -123,12 +131,13 @@ class FaultStack:
             "created_at": datetime.now(UTC).isoformat(),
         }
 
-    def push(self, channel: Channel, prompt: str) -> dict[str, Any]:
-        """Open the session (a credit spent) and LPUSH the task, as the Next.js API does."""
+    def push(self, channel: Channel, prompt: str, onto: str = keys.TASKS) -> dict[str, Any]:
+        """Open the session (a credit spent) and LPUSH the task, as the Next.js API does (or onto
+        another list: a bridge's in-flight list, as its BLMOVE leaves it)."""
         task = self.task(channel, prompt)
         owner = task["store_id"] or task["user_id"]
         assert self.backend.open_session(channel, UUID(task["session_id"]), owner, task["prompt"])
-        self.redis.lpush(keys.TASKS, json.dumps(task))
+        self.redis.lpush(onto, json.dumps(task))
         return task
 
     def push_during_outage(self, channel: Channel, prompt: str, proxy: TcpProxy) -> dict[str, Any]:

@@ -20,13 +20,18 @@ def free_port() -> int:
 
 @contextmanager
 def serve(
-    app: Any, port: int | None = None, *, lifespan: bool = False, start_timeout_s: float = 10.0
+    app: Any,
+    port: int | None = None,
+    *,
+    lifespan: bool = False,
+    start_timeout_s: float = 10.0,
+    host: str = "127.0.0.1",
 ) -> Iterator[str]:
-    """Yield the base URL of `app` served over real HTTP (its lifespan run if asked); stop the
-    server on exit."""
+    """Yield the base URL of `app` served over real HTTP on loopback (or `host`, an address of this
+    machine's) with its lifespan run if asked; stop the server on exit."""
     port = port or free_port()
     config = uvicorn.Config(
-        app, host="127.0.0.1", port=port, log_level="warning", lifespan="on" if lifespan else "off"
+        app, host=host, port=port, log_level="warning", lifespan="on" if lifespan else "off"
     )
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)
@@ -37,7 +42,7 @@ def serve(
             raise RuntimeError("ASGI test server did not start")
         time.sleep(0.01)
     try:
-        yield f"http://127.0.0.1:{port}"
+        yield f"http://{host}:{port}"
     finally:
         server.should_exit = True
         thread.join(timeout=10)

@@ -39,6 +39,8 @@ class Ready:
     line: str
     count: int = 1
     metrics_port: int | None = None
+    #: Where its metrics port is reached (a process on another network host has its own address).
+    metrics_host: str = "127.0.0.1"
 
 
 def pid_alive(pid: int) -> bool:
@@ -110,10 +112,6 @@ class Proc:
     def output(self) -> str:
         return self.log.read_text(errors="replace")
 
-    def messages(self) -> list[str]:
-        """The `message` of every JSON line written so far."""
-        return [str(record.get("message")) for record in self.records()]
-
     def records(self) -> list[dict[str, Any]]:
         """Every JSON line written so far."""
         found = []
@@ -124,6 +122,10 @@ class Proc:
                     found.append(record)
         return found
 
+    def messages(self) -> list[str]:
+        """The `message` of every JSON line written so far."""
+        return [str(record.get("message")) for record in self.records()]
+
     def is_ready(self) -> bool:
         if self.ready is None:
             raise ValueError(f"{self.name}: no readiness signal was declared")
@@ -131,7 +133,9 @@ class Proc:
             raise AssertionError(f"{self.name} exited with {self.popen.returncode}:\n{self.output()[-3000:]}")
         ready = self.ready
         port = ready.metrics_port
-        return self.messages().count(ready.line) >= ready.count and (port is None or answers(port))
+        return self.messages().count(ready.line) >= ready.count and (
+            port is None or answers(port, host=ready.metrics_host)
+        )
 
 
 def wait_ready(proc: Proc, timeout: float = 30.0) -> Proc:
@@ -140,10 +144,10 @@ def wait_ready(proc: Proc, timeout: float = 30.0) -> Proc:
     return proc
 
 
-def answers(port: int, path: str = "/metrics") -> bool:
-    """Whether an HTTP server on this loopback port answers `path` with 200."""
+def answers(port: int, path: str = "/metrics", host: str = "127.0.0.1") -> bool:
+    """Whether an HTTP server on this port (of loopback, or of `host`) answers `path` with 200."""
     try:
-        return httpx.get(f"http://127.0.0.1:{port}{path}", timeout=2).status_code == 200
+        return httpx.get(f"http://{host}:{port}{path}", timeout=2).status_code == 200
     except httpx.HTTPError:
         return False
 
@@ -204,16 +208,17 @@ def _port_open(port: int) -> bool:
 
 
 class TcpProxy:
-    """Forwards 127.0.0.1:<port> to a target; `cut()` drops every connection and refuses new ones."""
+    """Forwards <host>:<port> (loopback by default) to a target port on loopback; `cut()` drops
+    every connection and refuses new ones."""
 
-    def __init__(self, target_port: int) -> None:
-        self.port = free_port()
+    def __init__(self, target_port: int, host: str = "127.0.0.1") -> None:
+        self._server = socket.create_server((host, 0))
+        self.port = int(self._server.getsockname()[1])
         self._target = target_port
         self._open = threading.Event()
         self._open.set()
         self._conns: list[socket.socket] = []
         self._lock = threading.Lock()
-        self._server = socket.create_server(("127.0.0.1", self.port))
         threading.Thread(target=self._accept, daemon=True).start()
 
     def cut(self) -> None:

@@ -65,6 +65,18 @@ class Sent:
 
 
 @dataclass(frozen=True)
+class Call:
+    """A request the API accepted: what it asked for, from where, and when it arrived."""
+
+    prompt: str
+    model: str
+    images: int
+    output_format: str
+    client: str
+    arrived: float
+
+
+@dataclass(frozen=True)
 class Fault:
     name: str
     nth: int  # this prompt's call number, from 1
@@ -88,6 +100,7 @@ class OpenAIStandIn:
     images_received: list[int] = field(default_factory=list)
     sent: list[Sent] = field(default_factory=list)
     output_formats: list[str] = field(default_factory=list)  # the output_format of every call
+    clients: list[str] = field(default_factory=list)  # the address every call came from
     #: Strict mode: at most this many arrivals in any sliding `strict_window_s`; the rest get a 429.
     strict_limit: int | None = None
     strict_window_s: float = 60.0
@@ -111,9 +124,9 @@ class OpenAIStandIn:
         )
 
     @contextmanager
-    def served(self) -> Iterator[Self]:
-        """This stand-in over real HTTP on a free loopback port, `base_url` pointing at it."""
-        with serve(self.app) as url:
+    def served(self, host: str = "127.0.0.1") -> Iterator[Self]:
+        """This stand-in over real HTTP on a free port of loopback (or `host`), `base_url` pointing at it."""
+        with serve(self.app, host=host) as url:
             self.base_url = url + "/v1"
             yield self
 
@@ -131,6 +144,7 @@ class OpenAIStandIn:
             {
                 "calls": self.calls,
                 "prompts": self.prompts,
+                "clients": self.clients,
                 "latencies": self.latencies,
                 "arrivals": self.arrivals,
                 "throttled": self.throttled,
@@ -160,33 +174,46 @@ class OpenAIStandIn:
         return JSONResponse({"object": "list", "data": listed})
 
     async def edits(self, request: Request) -> Response:
+        # When the request arrived, not when its body was read: a busy stand-in must not bunch
+        # arrivals up in its record (the benches count them in sliding minutes).
+        arrived = time.time()
         if self._over_strict_limit():
             return answers.rate_limited(self._retry_afters(), "gpt-image-1.5")
         form = await request.form(max_files=16, max_part_size=16 * 1024 * 1024)
         prompt = str(form.get("prompt", ""))
         answer = answers.refused_request(form, self.api_key, request.headers.get("authorization"))
         if answer is None:
-            images, output_format = len(form.getlist("image[]")), str(form.get("output_format", "png"))
-            answer = await self._scripted(prompt, str(form.get("model")), images, output_format)
+            client = request.client.host if request.client else ""
+            answer = await self._scripted(
+                Call(
+                    prompt,
+                    str(form.get("model")),
+                    len(form.getlist("image[]")),
+                    str(form.get("output_format", "png")),
+                    client,
+                    arrived,
+                )
+            )
         with self._lock:
             self.sent.append(Sent(prompt, answer.status_code, dict(answer.headers)))
         return answer
 
-    async def _scripted(self, prompt: str, model: str, images: int, output_format: str) -> Response:
+    async def _scripted(self, call: Call) -> Response:
         with self._lock:
-            self.calls.append(time.time())
-            self.prompts.append(prompt)
-            self.seen[prompt] += 1
-            nth = self.seen[prompt]
-            self.images_received.append(images)
-            self.output_formats.append(output_format)
+            self.calls.append(call.arrived)
+            self.clients.append(call.client)
+            self.prompts.append(call.prompt)
+            self.seen[call.prompt] += 1
+            nth = self.seen[call.prompt]
+            self.images_received.append(call.images)
+            self.output_formats.append(call.output_format)
             delay = self._random.uniform(*self.latency_s)
             self.latencies.append(delay)
-        match = FAULT.search(prompt)
+        match = FAULT.search(call.prompt)
         if match is None:
-            return await self._image(delay, output_format)
+            return await self._image(delay, call.output_format)
         options = dict(option.split("=", 1) for option in match.group(2).split(";") if option)
-        return await self._respond(Fault(match.group(1), nth, options), model, delay, output_format)
+        return await self._respond(Fault(match.group(1), nth, options), call.model, delay, call.output_format)
 
     async def _respond(self, fault: Fault, model: str, delay: float, output_format: str) -> Response:
         if fault.first_or("hang") or fault.first_or("timeout-always"):
@@ -228,6 +255,17 @@ class OpenAIStandIn:
         return JSONResponse(body, headers=headers)
 
 
+def max_in_window(times: list[float], window: float = 60.0) -> int:
+    """The most calls (arrival times, in seconds) that fell in any sliding `window` seconds."""
+    times = sorted(times)
+    best, lo = 0, 0
+    for hi, t in enumerate(times):
+        while t - times[lo] >= window:
+            lo += 1
+        best = max(best, hi - lo + 1)
+    return best
+
+
 async def _drip() -> AsyncIterator[bytes]:
     while True:
         yield b" "
@@ -255,12 +293,13 @@ def main() -> None:
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--port", type=int, default=8089)
+    parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--latency", type=float, nargs=2, default=(20.0, 40.0), metavar=("LOW", "HIGH"))
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--strict-limit", type=int, default=None, help="429 past this many a sliding minute")
     args = parser.parse_args()
     standin = OpenAIStandIn(latency_s=tuple(args.latency), seed=args.seed, strict_limit=args.strict_limit)
-    uvicorn.run(standin.app, host="127.0.0.1", port=args.port, log_level="warning")
+    uvicorn.run(standin.app, host=args.host, port=args.port, log_level="warning")
 
 
 if __name__ == "__main__":

@@ -374,8 +374,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description="Supabase HTTP stand-in (PostgREST RPC + Storage)")
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--dsn", required=True)
+    parser.add_argument("--host", default="127.0.0.1")
     args = parser.parse_args()
-    uvicorn.run(SupabaseStandIn(dsn=args.dsn).app, host="127.0.0.1", port=args.port, log_level="warning")
+    uvicorn.run(SupabaseStandIn(dsn=args.dsn).app, host=args.host, port=args.port, log_level="warning")
 
 
 if __name__ == "__main__":

@@ -23,7 +23,7 @@ def main() -> int:
     start_http_server(settings.bridge_metrics_port)
     depths.start(stop)
     build_retention(settings).start(stop)
-    logger.info("bridge started")
+    logger.bind(bridge_id=settings.bridge_id).info("bridge started")
     bridge.run(stop)
     logger.info("bridge stopped")
     return 0
