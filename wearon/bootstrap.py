@@ -68,7 +68,7 @@ from wearon.adapters.intake import IntakeSwitch
 from wearon.adapters.kept_results import RedisResultKeeper
 from wearon.adapters.local_provider import LocalCompositeProvider
 from wearon.adapters.openai_images import OpenAIImageProvider
-from wearon.adapters.provider_key import check_provider_key
+from wearon.adapters.probes import check_provider_key, rabbitmq_answers, redis_answers
 from wearon.adapters.queue_stats import QueueStats
 from wearon.adapters.rate_gate import ProviderRateGate
 from wearon.adapters.store.sqlite import SqliteSessionStore
@@ -77,7 +77,6 @@ from wearon.bridge.depths import DepthReporter
 from wearon.bridge.retention import DeadLetterRetention
 from wearon.domain.failure import FailureReason
 from wearon.domain.task import Channel, GenerationTask, parse_task
-from wearon.errors import InfrastructureError, Misconfigured
 from wearon.log import Redactor, configure_logging
 from wearon.ports import (
     BlobStore,
@@ -174,7 +173,7 @@ def check_deployment(settings: Settings) -> list[checks.Verdict]:
 def check_everything(settings: Settings) -> list[checks.Verdict]:
     """`wearon-admin check`: the deployment's checks, then Redis, the broker and the provider key."""
     verdicts = check_deployment(settings)
-    verdicts.append(checks.judge("redis", lambda: _answers(redis_client(settings), "Redis")))
+    verdicts.append(checks.judge("redis", lambda: redis_answers(redis_client(settings), "Redis")))
     if settings.effective_broker_url != settings.redis_url:
         verdicts.append(checks.judge("broker", lambda: _broker_answers(settings)))
     if settings.openai_api_key is not None:
@@ -183,29 +182,11 @@ def check_everything(settings: Settings) -> list[checks.Verdict]:
     return verdicts
 
 
-def _answers(client: redis.Redis, what: str) -> str:
-    try:
-        client.ping()
-    except redis.AuthenticationError:
-        raise Misconfigured(what, "auth", remedy="check the user and password in its URL") from None
-    except redis.RedisError as exc:
-        raise InfrastructureError(f"{what} unreachable ({type(exc).__name__})") from None
-    return f"{what} answers"
-
-
 def _broker_answers(settings: Settings) -> str:
     url = settings.effective_broker_url
-    if not url.startswith(("amqp://", "amqps://")):
-        return _answers(redis.Redis.from_url(url, socket_timeout=REDIS_TIMEOUT_S), "the broker's Redis")
-    import pika  # RabbitMQ's client, as Dramatiq's broker uses it
-
-    try:
-        pika.BlockingConnection(pika.URLParameters(url)).close()
-    except pika.exceptions.ProbableAuthenticationError:
-        raise Misconfigured("RabbitMQ", "auth", remedy="check the user and password in BROKER_URL") from None
-    except pika.exceptions.AMQPError as exc:
-        raise InfrastructureError(f"RabbitMQ unreachable ({type(exc).__name__})") from None
-    return "RabbitMQ answers"
+    if url.startswith(("amqp://", "amqps://")):
+        return rabbitmq_answers(url)
+    return redis_answers(redis.Redis.from_url(url, socket_timeout=REDIS_TIMEOUT_S), "the broker's Redis")
 
 
 def exit_if_misconfigured(process: str, settings: Settings) -> None:

@@ -206,3 +206,15 @@ def test_wearon_admin_check_names_each_wrong_part_and_never_the_key(
     assert not found["provider"]["ok"] and "401 invalid_api_key" in found["provider"]["detail"]
     assert "OPENAI_API_KEY" in found["provider"]["detail"]
     assert "0123456789abcdef" not in done.stdout + done.stderr
+
+
+def test_wearon_admin_check_asks_rabbitmq_when_it_is_the_broker(
+    supabase: SupabaseBackend, openai: OpenAIStandIn
+) -> None:
+    good = wearon_admin_check(supabase, openai, "--json", BROKER_URL="amqp://guest:guest@127.0.0.1:5672/")
+    assert {v["name"]: v["ok"] for v in json.loads(good.stdout)}["broker"], good.stdout + good.stderr
+    wrong = wearon_admin_check(supabase, openai, "--json", BROKER_URL="amqp://guest:wrong@127.0.0.1:5672/")
+    broker = {v["name"]: v for v in json.loads(wrong.stdout)}["broker"]
+    assert wrong.returncode == 1
+    assert not broker["ok"] and broker["reached"] and "BROKER_URL" in broker["detail"]
+    assert "wrong" not in wrong.stdout
