@@ -10,6 +10,7 @@ where production would run it.
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Iterator
 from contextlib import ExitStack
 from pathlib import Path
@@ -33,6 +34,8 @@ from tests.standins.supabase import SupabaseStandIn
 
 #: Polls, a second apart, that must all find the cluster idle (wait_quiet).
 QUIET_POLLS = 3
+#: Past the heartbeat timeout (15 s), a retry's 10 s wait and a 5 s provider call, with room.
+PROVIDER_QUIET_S = 60.0
 
 
 class ClusterStack(FaultStack):
@@ -83,10 +86,17 @@ class ClusterStack(FaultStack):
             raise AssertionError(f"{exc}; last seen busy: {busy[-1]}") from None
 
     def _busy(self) -> str:
-        """What is still to do ("" when nothing): queued messages, and each live worker's in hand."""
+        """What is still to do ("" when nothing): queued messages, and each live worker's in hand.
+
+        A worker's in-hand gauge can stay up for good when Dramatiq's ack of a message meets a
+        Redis timeout (it logs "Unhandled error during post_process_message" and never lowers it):
+        with nothing queued, a provider silent for PROVIDER_QUIET_S (longer than any call a held
+        message could still be waiting to make) is taken as idle too."""
         queues = {q: self.redis.llen(f"{NAMESPACE}:{q}") for q in ("generation", "generation.DQ")}
         live = [p for p in self.procs if p.popen.poll() is None and p.ready and p.ready.line == WORKER_READY]
         in_hand = {p.name: _messages_in_hand(p) for p in live}
+        if not any(queues.values()) and time.time() - max(self.standin.calls, default=0.0) > PROVIDER_QUIET_S:
+            in_hand = {}
         found = {name: n for name, n in {**queues, **in_hand}.items() if n}
         return ", ".join(f"{name}: {n:g}" for name, n in found.items())
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import signal
+import socket
 import time
 from urllib.parse import urlsplit
 from uuid import UUID
@@ -14,6 +15,9 @@ from tests.helpers.processes import wait_until
 from wearon import keys
 from wearon.actors.broker import HEARTBEAT_TIMEOUT_MS
 from wearon.domain.task import Channel
+
+#: The bridges here run with BRIDGE_ID unset: each names its in-flight list after its host.
+THIS_HOST = socket.gethostname()
 
 
 def test_kill_9_of_a_worker_mid_generation_is_redelivered_and_completes(stack: FaultStack) -> None:
@@ -100,7 +104,7 @@ def test_kill_9_of_the_bridge_between_taking_and_enqueuing(stack: FaultStack) ->
     stack.extra_env = {"BROKER_URL": stack.broker_url.replace(f"127.0.0.1:{port}", f"127.0.0.1:{proxy.port}")}
     doomed = started(stack.bridge("doomed-bridge"))
     task = stack.push(Channel.B2C, "bridge crash")
-    processing = keys.bridge_processing("default")
+    processing = keys.bridge_processing(THIS_HOST)
     wait_until(lambda: stack.redis.llen(processing) == 1, 20, what="task taken")
     # When it is killed in that state
     doomed.signal_group(signal.SIGKILL)
@@ -147,4 +151,4 @@ def test_poison_payloads_are_dead_lettered_and_the_bridge_goes_on(stack: FaultSt
     assert bridge.popen.poll() is None
     dead = [json.loads(x)["kind"] for x in stack.redis.lrange(keys.DEAD_LETTERS, 0, -1)]
     assert sorted(dead) == ["invalid_json", "too_large", "version"]
-    assert stack.redis.llen(keys.bridge_processing("default")) == 0
+    assert stack.redis.llen(keys.bridge_processing(THIS_HOST)) == 0
