@@ -36,10 +36,12 @@ previous=$(env_value IMAGE)
 
 # copy_config FROM TO: docker-compose.prod.yml and ops/, files rewritten in place (--inplace), so a
 # file bind-mounted into a running container (nginx.conf, loki.yml...) shows the new content.
+# Compared by content (--checksum): two releases' files of one size written in the same second
+# look alike to rsync's size-and-time check, and the older one would stay.
 copy_config() {
   mkdir -p "$2/ops"
-  rsync -a --delete --inplace "$1/ops/" "$2/ops/"
-  rsync -a --inplace "$1/docker-compose.prod.yml" "$2/docker-compose.prod.yml"
+  rsync -a --checksum --delete --inplace "$1/ops/" "$2/ops/"
+  rsync -a --checksum --inplace "$1/docker-compose.prod.yml" "$2/docker-compose.prod.yml"
 }
 
 # Installs the configuration this script came with, keeping the one in force for a rollback.
