@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import io
 import json
-from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from typing import Any
 from uuid import UUID
@@ -15,9 +14,9 @@ import dramatiq
 import pytest
 import redis
 from click.testing import CliRunner, Result
-from loguru import logger
 
 from tests.actors import conftest as actors
+from tests.actors import test_error_ids
 from tests.actors.conftest import Backend, Pipeline
 from tests.actors.test_error_ids import BuggyProvider
 from tests.conftest import TEST_NAMESPACE, TEST_REDIS_URL
@@ -27,7 +26,6 @@ from wearon.admin.cli import cli
 from wearon.bootstrap import Admin, build_admin
 from wearon.bridge.bridge import Bridge
 from wearon.domain.task import Channel, GenerationTask
-from wearon.log import configure_logging
 from wearon.settings import Settings
 
 # tests/actors' fixtures, shared: pytest finds a fixture by its name in a conftest.
@@ -39,6 +37,7 @@ pipeline = actors.pipeline
 postgres_schema = actors.postgres_schema
 standin = actors.standin
 worker_broker = actors.worker_broker
+log_lines = test_error_ids.log_lines
 
 
 def admin_for(backend: Backend, broker: dramatiq.Broker) -> Admin:
@@ -71,14 +70,6 @@ class AdminCli:
 @pytest.fixture
 def wearon_admin(backend: Backend, worker_broker: dramatiq.Broker) -> AdminCli:
     return AdminCli(admin_for(backend, worker_broker))
-
-
-@pytest.fixture
-def log_lines() -> Iterator[io.StringIO]:
-    stream = io.StringIO()
-    configure_logging("worker", stream=stream)
-    yield stream
-    logger.remove()
 
 
 @dataclass
