@@ -23,16 +23,18 @@ class StopWaiting(Exception):
 
 
 def test_buckets_keep_every_sliding_minute_within_the_limit() -> None:
-    # 300/min: one call per 203 ms; a span of 60.6 s touches at most ceil(60600/203) + 1 = 300
-    # buckets, so calls whose send delays differ by up to 0.6 s still fit any sliding minute
-    assert bucket_plan(300) == (203, 1)
-    assert math.ceil((60_000 + DEFAULT_MARGIN_MS) / 203) + 1 <= 300
+    # 300/min: one call per 202.676 ms; a span of 60.6 s touches at most ceil(60600/202.676) + 1 =
+    # 300 buckets, so calls whose send delays differ by up to 0.6 s still fit any sliding minute
+    assert bucket_plan(300) == (202_676, 1)
+    assert math.ceil((60_000 + DEFAULT_MARGIN_MS) * 1000 / 202_676) + 1 <= 300
+    # 600/min: 101.169 ms, 593 calls a minute (a bucket in whole ms, 102, would give 588)
+    assert bucket_plan(600) == (101_169, 1)
     # High limits take several calls a bucket, so that waiters poll at most 10 times a second
     for per_minute in (2, 3, 10, 299, 300, 1000, 5000, 10**7):
-        bucket_ms, calls = bucket_plan(per_minute)
-        assert calls * (math.ceil((60_000 + DEFAULT_MARGIN_MS) / bucket_ms) + 1) <= per_minute
-        assert calls * 60_000 / bucket_ms >= 0.9 * per_minute or per_minute <= 10
-        assert bucket_ms >= MIN_BUCKET_MS
+        bucket_us, calls = bucket_plan(per_minute)
+        assert calls * (math.ceil((60_000 + DEFAULT_MARGIN_MS) * 1000 / bucket_us) + 1) <= per_minute
+        assert calls * 60_000_000 / bucket_us >= 0.9 * per_minute or per_minute <= 10
+        assert bucket_us >= MIN_BUCKET_MS * 1000
     with pytest.raises(ValueError):
         bucket_plan(1)
 
@@ -96,10 +98,10 @@ def test_redis_down_is_an_infrastructure_error() -> None:
 
 def test_the_longest_waiting_wake_first(redis_client: redis.Redis) -> None:
     gate = ProviderRateGate(redis_client, per_minute=2, key="test:age")  # 60.35 s buckets
-    bucket_s = bucket_plan(2)[0] / 1000
-    to_next_ms = bucket_plan(2)[0]  # a whole bucket to wait
-    fresh = [gate._wake_after_s(to_next_ms, waited_s=0) for _ in range(200)]
-    old = [gate._wake_after_s(to_next_ms, waited_s=99) for _ in range(200)]
+    bucket_s = bucket_plan(2)[0] / 1_000_000
+    to_next_us = bucket_plan(2)[0]  # a whole bucket to wait
+    fresh = [gate._wake_after_s(to_next_us, waited_s=0) for _ in range(200)]
+    old = [gate._wake_after_s(to_next_us, waited_s=99) for _ in range(200)]
     # Both wait for the next bucket; a task that has waited 99 s wakes at most 0.25 % of a bucket
     # past its start, a fresh one anywhere in the first quarter
     assert max(old) <= bucket_s * (1 + 0.25 / 100) + 0.01
@@ -196,7 +198,7 @@ def test_a_late_caller_never_takes_a_second_slot_in_a_bucket(redis_client: redis
         ProviderRateGate(client, per_minute=10, key=key, period_ms=1000, margin_ms=500)
         for client in (redis_client, slow)
     ]
-    bucket_s = bucket_plan(10, 1000, 500)[0] / 1000
+    bucket_s = bucket_plan(10, 1000, 500)[0] / 1_000_000
     # When threads on both take slots for 3 s
     passed: list[float] = []
     lock = threading.Lock()

@@ -1,6 +1,6 @@
 """The provider's requests-per-minute budget, shared by every worker process through Redis.
 
-Fixed buckets in Redis: calls are paced evenly (for 300/min, one per 203 ms bucket) rather than
+Fixed buckets in Redis: calls are paced evenly (for 300/min, one per 202.676 ms bucket) rather than
 let through in bursts. A bucket is chosen and counted in one Lua script, by the Redis server's
 clock: Dramatiq's BucketRateLimiter, which this replaces, names the bucket by the caller's clock
 and lets its key expire when the bucket ends, so a thread held up between reading the clock and
@@ -8,7 +8,9 @@ reaching Redis (a busy box) found its bucket's key gone and took a second slot i
 calls in 175 s where 862 fit, in the bench under a busy loop). Buckets are sized so that the calls of every
 bucket a span of 60 s plus `margin_ms` can touch, however it is aligned, add up to at most
 `per_minute`: never more than the limit in any sliding minute at the provider, as long as no call
-reaches it more than `margin_ms` after its slot (296/min for 300 at the default 600 ms).
+reaches it more than `margin_ms` after its slot (296/min for 300 at the default 600 ms, 593/min for
+600). Buckets are sized in microseconds: whole milliseconds would round a 101.17 ms bucket up to 102
+and lose 5 calls a minute at 600/min.
 
 That holds on a loaded box because a slot is checked again at the moment its request goes out
 (`Slot.trace`, an httpcore hook as the request's head is written): a thread held up for longer
@@ -56,31 +58,33 @@ SEND_SHARE = 0.5
 def bucket_plan(
     per_minute: int, period_ms: int = 60_000, jitter_ms: int = DEFAULT_MARGIN_MS
 ) -> tuple[int, int]:
-    """(bucket length in ms, calls per bucket). A span of `period_ms + jitter_ms` touches at most
+    """(bucket length in µs, calls per bucket). A span of `period_ms + jitter_ms` touches at most
     ceil(span / bucket) + 1 buckets; with `calls` each, that must not exceed `per_minute`."""
     if per_minute < 2:
         raise ValueError("per_minute must be at least 2 for a paced limit")
     calls = max(1, min(per_minute // 2, per_minute * MIN_BUCKET_MS // period_ms))
     while True:
-        bucket_ms = math.ceil((period_ms + jitter_ms) / (per_minute // calls - 1))
-        if bucket_ms >= MIN_BUCKET_MS or per_minute // (calls + 1) < 2:
-            return bucket_ms, calls
+        bucket_us = math.ceil((period_ms + jitter_ms) * 1000 / (per_minute // calls - 1))
+        if bucket_us >= MIN_BUCKET_MS * 1000 or per_minute // (calls + 1) < 2:
+            return bucket_us, calls
         calls += 1
 
 
-#: KEYS[1] the limit's key; ARGV bucket_ms, calls per bucket. Counts this call in the bucket the
-#: server's clock is in; returns -1 when it fits, else the ms until the next bucket starts. The key
-#: outlives its bucket, so a late call can never find it gone and count itself again.
+#: KEYS[1] the limit's key; ARGV bucket_us, calls per bucket. Counts this call in the bucket the
+#: server's clock is in; returns -1 when it fits, else the µs until the next bucket starts. The key
+#: outlives its bucket, so a late call can never find it gone and count itself again. (Lua's
+#: numbers are doubles: microseconds since 1970 are exact in them, but `tostring` would print
+#: them as 1.7e+15, one key for many buckets; hence the format.)
 _TAKE = """
 local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-local bucket_ms = tonumber(ARGV[1])
-local start = now - now % bucket_ms
-local key = KEYS[1] .. '@' .. start
+local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+local bucket_us = tonumber(ARGV[1])
+local start = now - now % bucket_us
+local key = KEYS[1] .. '@' .. string.format('%.0f', start)
 local n = redis.call('INCR', key)
-if n == 1 then redis.call('PEXPIRE', key, 4 * bucket_ms) end
+if n == 1 then redis.call('PEXPIRE', key, math.ceil(4 * bucket_us / 1000)) end
 if n <= tonumber(ARGV[2]) then return -1 end
-return start + bucket_ms - now
+return start + bucket_us - now
 """
 
 
@@ -108,7 +112,7 @@ class ProviderRateGate:
         margin_ms: int = DEFAULT_MARGIN_MS,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
-        self._bucket_ms, self._calls = bucket_plan(per_minute, period_ms, margin_ms)
+        self._bucket_us, self._calls = bucket_plan(per_minute, period_ms, margin_ms)
         self._max_age_s = margin_ms * SEND_SHARE / 1000
         self._key = key
         self._take = client.register_script(_TAKE)
@@ -124,11 +128,11 @@ class ProviderRateGate:
         started = time.monotonic()
         while True:
             asked_at = time.monotonic()
-            to_next_ms = self._try_acquire()
-            if to_next_ms < 0:
+            to_next_us = self._try_acquire()
+            if to_next_us < 0:
                 break
             task_deadline.check("a provider rate slot")
-            pause_s = self._wake_after_s(to_next_ms, waited_s=time.monotonic() - started)
+            pause_s = self._wake_after_s(to_next_us, waited_s=time.monotonic() - started)
             self._sleep(task_deadline.cut(pause_s))
         metrics.RATE_LIMIT_WAIT_SECONDS.observe(time.monotonic() - started)
         return asked_at
@@ -142,13 +146,13 @@ class ProviderRateGate:
         metrics.RATE_SLOT_TO_SEND_SECONDS.observe(age)
         return taken_at
 
-    def _wake_after_s(self, to_next_ms: float, waited_s: float) -> float:
-        late = random.random() * WAKE_JITTER * self._bucket_ms / (1 + waited_s)
-        return (to_next_ms + late) / 1000
+    def _wake_after_s(self, to_next_us: float, waited_s: float) -> float:
+        late = random.random() * WAKE_JITTER * self._bucket_us / (1 + waited_s)
+        return (to_next_us + late) / 1_000_000
 
     def _try_acquire(self) -> int:
-        """-1 when a slot was taken, else the ms until the next bucket (by the server's clock)."""
+        """-1 when a slot was taken, else the µs until the next bucket (by the server's clock)."""
         try:
-            return int(self._take(keys=[self._key], args=[self._bucket_ms, self._calls]))
+            return int(self._take(keys=[self._key], args=[self._bucket_us, self._calls]))
         except RedisError as exc:
             raise InfrastructureError(f"rate limiter unavailable: {type(exc).__name__}") from None
