@@ -19,6 +19,7 @@ from wearon.adapters.blobs.supabase import SupabaseBlobStore
 from wearon.adapters.rate_gate import ProviderRateGate
 from wearon.adapters.store.supabase import SupabaseSessionStore
 from wearon.adapters.supabase_client import create_supabase_client
+from wearon.domain.session import Lease
 from wearon.domain.task import Channel
 from wearon.errors import InfrastructureError, TaskDeadlineExceeded
 
@@ -69,7 +70,7 @@ def test_storage_and_database_calls_end_by_the_task_deadline(silent_server: str)
     blobs, store = SupabaseBlobStore(client, "images"), SupabaseSessionStore(client)
     for call in (
         lambda: blobs.upload("generated/u/s.jpg", b"jpeg", "image/jpeg"),
-        lambda: store.claim(Channel.B2C, uuid4(), "token"),
+        lambda: store.claim(Channel.B2C, uuid4(), "token", Lease("token-attempt")),
     ):
         started = time.monotonic()
         # When a task with 1 s left calls them, then each fails as an outage within about that

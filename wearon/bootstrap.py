@@ -66,6 +66,7 @@ from wearon.adapters.dead_letters.dramatiq import DramatiqDeadLetters
 from wearon.adapters.download import SafeDownloader
 from wearon.adapters.intake import IntakeSwitch
 from wearon.adapters.kept_results import RedisResultKeeper
+from wearon.adapters.lease_renewer import ThreadedLeaseRenewer
 from wearon.adapters.local_provider import LocalCompositeProvider
 from wearon.adapters.openai_images import OpenAIImageProvider
 from wearon.adapters.probes import check_provider_key, rabbitmq_answers, redis_answers
@@ -131,6 +132,7 @@ def build_services(settings: Settings) -> Services:
         fetcher=build_fetcher(settings),
         # Until the stuck-session sweep has failed the session, an attempt may still store it.
         kept=RedisResultKeeper(client, ttl_s=settings.stuck_session_after_s + settings.task_time_limit_s),
+        leases=ThreadedLeaseRenewer(store),
         signed_url_ttl_s=settings.signed_url_ttl_s,
     )
     return Services(settings=settings, redis=client, store=store, blobs=blobs, generation=generation_service)

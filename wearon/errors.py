@@ -16,6 +16,8 @@
     │                          retried, bounded)
     ├── TaskDeadlineExceeded   the attempt's hard deadline (the time limit) passed before the
     │                          provider or a download answered: failed and refunded at once
+    ├── SessionHeld            another attempt of the same message is working on the session (a
+    │                          copy redelivered while it runs): retried once its lease may be over
     ├── SessionNotFound        the session row a task names does not exist
     ├── BodyNotDetected        a size-estimate photo does not show a measurable full body
     ├── InvalidSizeChart       a size chart that cannot be used (overlapping, unordered, too long)
@@ -100,6 +102,10 @@ class InfrastructureError(WearOnError):
 
 class TaskDeadlineExceeded(WearOnError):
     """The running attempt's deadline (`wearon.task_deadline`) passed."""
+
+
+class SessionHeld(WearOnError):
+    """The session's claim is leased to another, live attempt of the same message."""
 
 
 class SessionNotFound(WearOnError):

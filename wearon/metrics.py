@@ -54,6 +54,12 @@ KEPT_RESULTS = Counter(
     "of calling the provider again), too_large, keep_failed.",
     ["event"],
 )
+CLAIM_LEASE_RENEWALS = Counter(
+    "wearon_claim_lease_renewals_total",
+    "Claim leases a worker renewed for its running attempts, by outcome: renewed, failed (the "
+    "database refused or was away), lost (run out and taken over by a copy of the message).",
+    ["outcome"],
+)
 STORAGE_UPLOAD_RETRIES = Counter(
     "wearon_storage_upload_retries_total", "Result uploads retried in place after a storage failure."
 )

@@ -6,13 +6,15 @@ The adapters live in `wearon.adapters`; `wearon.bootstrap` picks them from the s
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from contextlib import AbstractContextManager
 from typing import Protocol
 from uuid import UUID
 
 from PIL import Image
 
 from wearon.domain.dead_letter import DeadLetter, DeadLetterStore
-from wearon.domain.session import ClaimOutcome, SweepResult
+from wearon.domain.session import ClaimOutcome, Lease, SweepResult
 from wearon.domain.session_report import SessionReport
 from wearon.domain.sizing import View
 from wearon.domain.task import Channel
@@ -23,12 +25,18 @@ class SessionStore(Protocol):
 
     Every call is idempotent per session. `token` identifies the Dramatiq message that
     claimed the session, so a redelivered message may resume its own claim while a
-    duplicate message for the same session may not. Raises InfrastructureError when the
-    database cannot be reached, SessionNotFound where noted.
+    duplicate message for the same session may not; the claim's `Lease` names the attempt,
+    so a copy of the message resumes it only once no other attempt holds it live. Raises
+    InfrastructureError when the database cannot be reached, SessionNotFound where noted.
     """
 
-    def claim(self, channel: Channel, session_id: UUID, token: str) -> ClaimOutcome:
-        """queued → processing (or re-take our own processing claim)."""
+    def claim(self, channel: Channel, session_id: UUID, token: str, lease: Lease) -> ClaimOutcome:
+        """queued → processing (or re-take our own processing claim), leased to `lease.holder`."""
+        ...
+
+    def renew_leases(self, channel: Channel, holders: Mapping[UUID, str], seconds: int) -> set[UUID]:
+        """Extend by `seconds` each session's lease its holder (`holders[session]`) still holds
+        (0 ends it now); returns the sessions renewed."""
         ...
 
     def requeue(self, channel: Channel, session_id: UUID, token: str) -> bool:
@@ -55,6 +63,13 @@ class SessionStore(Protocol):
         """What the database lacks for the worker to run (a function, a grant, a column), one
         line each; empty when nothing. Raises Misconfigured when the question itself is refused."""
         ...
+
+
+class LeaseRenewer(Protocol):
+    """Keeps the claim leases of the attempts running in this process renewed while they run, and
+    ends one as its attempt fails, so that the retry (on any host) need not wait it out."""
+
+    def renewing(self, channel: Channel, session_id: UUID, lease: Lease) -> AbstractContextManager[None]: ...
 
 
 class BlobStore(Protocol):

@@ -394,6 +394,17 @@ def pipeline() -> dict[str, Any]:
             description="reused: a retry stored an image already paid for, instead of a second call.",
         ),
         timeseries(
+            "Claim leases renewed, failed and lost (per minute)",
+            [
+                target(
+                    f"sum by (outcome) (rate(wearon_claim_lease_renewals_total[{RATE}])) * 60", "{{outcome}}"
+                )
+            ],
+            description="A running attempt renews its session's lease, so a copy of its message "
+            "redelivered meanwhile waits instead of calling the provider again. lost: a lease ran out "
+            "under a live attempt (renewals failed for 20 s); a second provider call may follow.",
+        ),
+        timeseries(
             "Credits refunded per hour, by channel",
             [target("sum by (channel) (increase(wearon_credits_refunded_total[1h]))", "{{channel}}")],
         ),

@@ -16,6 +16,7 @@ from loguru import logger
 from tests.actors.conftest import Backend, Pipeline
 from tests.helpers.backends import SupabaseBackend
 from wearon.actors.maintenance import STARTUP_MINUTE, minute_of
+from wearon.domain.session import Lease
 from wearon.domain.task import Channel
 
 STUCK_AFTER_S = 900  # STUCK_SESSION_AFTER_S's default, as in the pipeline's settings
@@ -35,7 +36,9 @@ def session(pipeline: Pipeline, backend: Backend, *, untouched_for_s: int) -> di
     assert isinstance(supabase, SupabaseBackend)
     task = pipeline.task(Channel.B2C, "claimed by a worker that died")
     backend.open_session(task, pipeline.START_BALANCE)
-    supabase.store.claim(Channel.B2C, UUID(task["session_id"]), "a-message-long-gone")
+    supabase.store.claim(
+        Channel.B2C, UUID(task["session_id"]), "a-message-long-gone", Lease("a-message-long-gone-attempt")
+    )
     supabase.age(Channel.B2C, UUID(task["session_id"]), untouched_for_s)
     return task
 

@@ -28,6 +28,7 @@ from tests.helpers.misconfigurations import (
 from tests.standins.openai import OpenAIStandIn
 from wearon import metrics
 from wearon.domain.failure import FailureReason
+from wearon.domain.session import Lease
 from wearon.domain.task import Channel
 
 #: Well under INFRA_RETRY_FOR_S (600 s): the task was not held as if the database were away.
@@ -180,7 +181,7 @@ def test_a_deferred_refund_owed_past_the_bound_is_given_up_and_the_sweep_pays_it
     task = pipeline.task(Channel.B2C, "owed too long")
     backend.open_session(task, pipeline.START_BALANCE)
     session = UUID(task["session_id"])
-    supabase.store.claim(Channel.B2C, session, "a-message-long-gone")
+    supabase.store.claim(Channel.B2C, session, "a-message-long-gone", Lease("a-message-long-gone-attempt"))
     given_up = value(metrics.DEFERRED_REFUNDS_GIVEN_UP, reason="misconfigured")
     with misconfigured(RENAMED_REFUND_CREDITS) as broken:
         refund = worker_broker.get_actor("refund_session").message("b2c", str(session), "moderation_blocked")

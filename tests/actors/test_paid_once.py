@@ -55,3 +55,28 @@ def test_storage_failing_past_the_attempt_keeps_the_image_for_the_retry(
     assert_paid_once_and_completed(pipeline, backend, standin, task)
     assert storage.standin.uploads == len(UPLOAD_BACKOFF_S) + 3
     assert not redis_client.exists(keys.kept_result("b2c", task["session_id"]))
+
+
+def test_a_copy_of_a_message_delivered_while_its_attempt_runs_waits_for_it(
+    pipeline: Pipeline, backend: Backend, standin: OpenAIStandIn
+) -> None:
+    # Given a generation in the provider for 0.8 s (the pipeline's client waits 1 s)
+    standin.latency_s = (0.8, 0.8)
+    try:
+        task = pipeline.task(Channel.B2C, "copy delivered while the first attempt runs")
+        backend.open_session(task, Pipeline.START_BALANCE)
+        message = pipeline.broker.get_actor("generate").message(task)
+        pipeline.broker.enqueue(message)
+        pipeline.wait_for(lambda: standin.count(task["prompt"]) == 1)
+        # When a copy of the same message (its id) is delivered meanwhile, as the broker hands a
+        # host's messages to another once that host's heartbeat is stale (cut off from Redis)
+        pipeline.broker.enqueue(message)
+        # Then the copy waits for the running attempt instead of calling the provider again
+        row = pipeline.wait_terminal(task, timeout=30)
+        pipeline.drain(timeout=30)
+    finally:
+        standin.latency_s = (0.0, 0.0)
+    assert row["status"] == "completed"
+    assert standin.count(task["prompt"]) == 1
+    assert backend.refunds(task) == 0
+    assert backend.balance_of(task) == Pipeline.START_BALANCE - 1

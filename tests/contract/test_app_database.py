@@ -16,7 +16,7 @@ from tests.contract.test_session_store import all_at_once, claimed, opened, stat
 from tests.helpers import postgres
 from tests.helpers.backends import SupabaseBackend
 from tests.standins.supabase import ANON_KEY
-from wearon.domain.session import ClaimOutcome, SweepResult
+from wearon.domain.session import ClaimOutcome, Lease, SweepResult
 from wearon.domain.task import Channel
 from wearon.errors import Misconfigured
 
@@ -100,10 +100,13 @@ def test_the_worker_writes_only_the_documented_session_columns(
     done, failed = opened(supabase, channel, owner()), opened(supabase, channel, owner())
     before = {s: postgres.app_session(channel, s) for s in (done, failed)}
     store = supabase.store
-    assert store.claim(channel, done, "m1") is ClaimOutcome.CLAIMED
-    assert store.requeue(channel, done, "m1") and store.claim(channel, done, "m2") is ClaimOutcome.CLAIMED
+    assert store.claim(channel, done, "m1", Lease("m1-attempt")) is ClaimOutcome.CLAIMED
+    assert (
+        store.requeue(channel, done, "m1")
+        and store.claim(channel, done, "m2", Lease("m2-attempt")) is ClaimOutcome.CLAIMED
+    )
     assert store.complete(channel, done, "m2", "https://x/y.jpg")
-    assert store.claim(channel, failed, "m3") is ClaimOutcome.CLAIMED
+    assert store.claim(channel, failed, "m3", Lease("m3-attempt")) is ClaimOutcome.CLAIMED
     assert store.fail_and_refund(channel, failed, "The generation failed.")
     for s, row in before.items():
         after = postgres.app_session(channel, s)
@@ -130,9 +133,9 @@ def revoked(supabase: SupabaseBackend) -> Iterator[Any]:
 
 def test_a_function_service_role_may_not_execute_fails(supabase: SupabaseBackend, revoked: Any) -> None:
     s = opened(supabase, B2C, owner())
-    revoked("execute", "function public.wearon_claim_session(text, uuid, text)")
+    revoked("execute", "function public.wearon_claim_session(text, uuid, text, text, integer)")
     with pytest.raises(Misconfigured, match="42501"):
-        supabase.store.claim(B2C, s, "m1")
+        supabase.store.claim(B2C, s, "m1", Lease("m1-attempt"))
 
 
 def test_a_table_service_role_may_not_write_fails_the_whole_call(
@@ -149,7 +152,8 @@ def test_a_table_service_role_may_not_write_fails_the_whole_call(
 
 SESSION_ARGS = {"p_channel": "b2c", "p_session_id": "00000000-0000-4000-8000-000000000000"}
 CONTRACT_CALLS = {
-    "wearon_claim_session": {**SESSION_ARGS, "p_token": "t"},
+    "wearon_claim_session": {**SESSION_ARGS, "p_token": "t", "p_holder": "a", "p_lease_s": 20},
+    "wearon_renew_leases": {"p_channel": "b2c", "p_leases": [], "p_lease_s": 20},
     "wearon_requeue_session": {**SESSION_ARGS, "p_token": "t"},
     "wearon_complete_session": {**SESSION_ARGS, "p_token": "t", "p_result_url": "https://x/y.jpg"},
     "wearon_fail_and_refund": {**SESSION_ARGS, "p_reason": "x"},
@@ -352,11 +356,13 @@ def test_our_grants_do_not_lean_on_supabases_default_privileges(postgres_schema:
                     (session, who),
                 )
         assert (
-            as_service_role(dsn, "select public.wearon_claim_session('b2c', %s, 'm1')", (done,)) == "claimed"
+            as_service_role(dsn, "select public.wearon_claim_session('b2c', %s, 'm1', 'a1', 20)", (done,))
+            == "claimed"
         )
         assert as_service_role(dsn, "select public.wearon_requeue_session('b2c', %s, 'm1')", (done,)) is True
         assert (
-            as_service_role(dsn, "select public.wearon_claim_session('b2c', %s, 'm1')", (done,)) == "claimed"
+            as_service_role(dsn, "select public.wearon_claim_session('b2c', %s, 'm1', 'a1', 20)", (done,))
+            == "claimed"
         )
         assert (
             as_service_role(

@@ -31,6 +31,7 @@ from tests.helpers.misconfigurations import (
     RENAMED_REFUND_CREDITS,
     RETYPED_ERROR_COLUMN,
     REVOKED_CLAIM,
+    WITHOUT_THE_LEASE,
     Drift,
     misconfigured,
 )
@@ -64,10 +65,14 @@ def test_a_healthy_deployment_passes_every_check(supabase: SupabaseBackend) -> N
 @pytest.mark.parametrize(
     ("drift", "said"),
     [
-        (REVOKED_CLAIM, "EXECUTE on public.wearon_claim_session(text,uuid,text) for service_role"),
+        (
+            REVOKED_CLAIM,
+            "EXECUTE on public.wearon_claim_session(text,uuid,text,text,integer) for service_role",
+        ),
         (RENAMED_REFUND_CREDITS, "function public.refund_credits(p_user_id uuid"),
         (RETYPED_ERROR_COLUMN, "column public.generation_sessions.error_message as text (it is integer)"),
         (RENAMED_CLAIM, "(42883)"),
+        (WITHOUT_THE_LEASE, "wearon_lease_gaps refused (PGRST202)"),
     ],
     ids=lambda case: case.name if isinstance(case, Drift) else "",
 )
@@ -77,7 +82,7 @@ def test_each_drift_from_the_contract_is_named(supabase: SupabaseBackend, drift:
     database = found["database"]
     assert not database.ok and database.reached
     assert said in database.detail
-    assert "0001_worker_contract.sql" in database.detail  # what to do about it
+    assert "supabase/migrations/" in database.detail  # what to do about it
     assert found["storage"].ok
 
 

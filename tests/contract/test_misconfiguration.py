@@ -24,7 +24,7 @@ from wearon import metrics
 from wearon.adapters.blobs.supabase import SupabaseBlobStore
 from wearon.adapters.store.supabase import SupabaseSessionStore
 from wearon.adapters.supabase_client import create_supabase_client
-from wearon.domain.session import ClaimOutcome
+from wearon.domain.session import ClaimOutcome, Lease
 from wearon.domain.task import Channel
 from wearon.errors import Misconfigured
 
@@ -41,9 +41,11 @@ def test_a_renamed_contract_function_is_a_misconfiguration(supabase: SupabaseBac
     s = opened(supabase, owner=str(uuid4()))
     before = counted("wearon_claim_session", "PGRST202")
     with misconfigured(RENAMED_CLAIM), pytest.raises(Misconfigured, match="PGRST202"):
-        supabase.store.claim(B2C, s, "m1")
+        supabase.store.claim(B2C, s, "m1", Lease("m1-attempt"))
     assert counted("wearon_claim_session", "PGRST202") == before + 1
-    assert supabase.store.claim(B2C, s, "m1") is ClaimOutcome.CLAIMED  # fixed, it works again
+    assert (
+        supabase.store.claim(B2C, s, "m1", Lease("m1-attempt")) is ClaimOutcome.CLAIMED
+    )  # fixed, it works again
 
 
 def test_a_renamed_refund_credits_refuses_the_refund_and_writes_nothing(supabase: SupabaseBackend) -> None:
@@ -62,7 +64,7 @@ def test_a_renamed_refund_credits_refuses_the_refund_and_writes_nothing(supabase
 def test_a_column_of_another_type_is_a_misconfiguration(supabase: SupabaseBackend) -> None:
     s = opened(supabase, owner=str(uuid4()))
     with misconfigured(RETYPED_ERROR_COLUMN), pytest.raises(Misconfigured, match="42804"):
-        supabase.store.claim(B2C, s, "m1")
+        supabase.store.claim(B2C, s, "m1", Lease("m1-attempt"))
     assert status(supabase, B2C, s) == "queued"
 
 

@@ -4,7 +4,9 @@ adapter (PostgREST RPC through the stand-in, real PostgreSQL behind it)."""
 from __future__ import annotations
 
 import multiprocessing
+import sqlite3
 import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar
@@ -24,7 +26,7 @@ from tests.standins.supabase import POOL_SIZE, SERVICE_ROLE_KEY
 from wearon.adapters.store.sqlite import SqliteSessionStore
 from wearon.adapters.store.supabase import SupabaseSessionStore
 from wearon.adapters.supabase_client import create_supabase_client
-from wearon.domain.session import ClaimOutcome, SweepResult
+from wearon.domain.session import ClaimOutcome, Lease, SweepResult
 from wearon.domain.task import Channel
 from wearon.errors import InfrastructureError
 from wearon.ports import SessionStore
@@ -45,7 +47,7 @@ def opened(backend: Backend, channel: Channel = B2C, owner: str = OWNER, balance
 
 def claimed(backend: Backend, channel: Channel = B2C, owner: str = OWNER, balance: int = 3) -> UUID:
     session = opened(backend, channel, owner, balance)
-    assert backend.store.claim(channel, session, "m1") is ClaimOutcome.CLAIMED
+    assert backend.store.claim(channel, session, "m1", Lease("m1-attempt")) is ClaimOutcome.CLAIMED
     return session
 
 
@@ -94,17 +96,53 @@ def test_opening_with_no_credit_is_refused(backend: Backend) -> None:
 
 def test_claim_moves_queued_to_processing(backend: Backend) -> None:
     s = opened(backend)
-    assert backend.store.claim(B2C, s, "m1") is ClaimOutcome.CLAIMED
+    assert backend.store.claim(B2C, s, "m1", Lease("m1-attempt")) is ClaimOutcome.CLAIMED
     row = backend.session(B2C, s)
     assert row is not None
     assert (row["status"], row["claim_token"], row["attempts"]) == ("processing", "m1", 1)
 
 
 def test_the_same_message_may_resume_its_claim_another_may_not(backend: Backend) -> None:
-    s = claimed(backend)
-    assert backend.store.claim(B2C, s, "m1") is ClaimOutcome.CLAIMED  # redelivered
-    assert backend.store.claim(B2C, s, "m2") is ClaimOutcome.BUSY  # a duplicate task
+    s = opened(backend)
+    assert backend.store.claim(B2C, s, "m1", Lease("attempt-1", seconds=1)) is ClaimOutcome.CLAIMED
+    assert backend.store.claim(B2C, s, "m2", Lease("attempt-2")) is ClaimOutcome.BUSY  # a duplicate task
+    time.sleep(1.1)  # the first attempt died: its lease ran out
+    assert backend.store.claim(B2C, s, "m1", Lease("attempt-3")) is ClaimOutcome.CLAIMED  # redelivered
+    assert backend.store.claim(B2C, s, "m2", Lease("attempt-4")) is ClaimOutcome.BUSY
     assert status(backend, B2C, s) == "processing"
+
+
+def test_a_copy_of_the_message_waits_while_the_attempt_holding_it_renews_its_lease(backend: Backend) -> None:
+    # Given an attempt of m1 holding the session for 2 s, a copy of m1 redelivered meanwhile
+    s = opened(backend)
+    assert backend.store.claim(B2C, s, "m1", Lease("attempt-1", seconds=2)) is ClaimOutcome.CLAIMED
+    assert backend.store.claim(B2C, s, "m1", Lease("attempt-2", seconds=2)) is ClaimOutcome.HELD
+    # When the holder renews it, past its first term
+    for _ in range(3):
+        time.sleep(0.8)
+        assert backend.store.renew_leases(B2C, {s: "attempt-1", uuid4(): "attempt-1"}, 2) == {s}
+    # Then the copy still waits, however often it asks
+    assert backend.store.claim(B2C, s, "m1", Lease("attempt-2", seconds=2)) is ClaimOutcome.HELD
+    assert status(backend, B2C, s) == "processing"
+    row = backend.session(B2C, s)
+    assert row is not None and row["attempts"] == 1
+    # and once the holder stops renewing (it died), the copy takes over and the old holder's lease
+    # is no longer its own
+    time.sleep(2.1)
+    assert backend.store.claim(B2C, s, "m1", Lease("attempt-2", seconds=2)) is ClaimOutcome.CLAIMED
+    assert backend.store.renew_leases(B2C, {s: "attempt-1"}, 2) == set()
+    assert backend.store.renew_leases(B2C, {s: "attempt-2"}, 2) == {s}
+
+
+def test_a_lease_holds_only_while_processing(backend: Backend) -> None:
+    # A requeued session (a 429's retry) and a finished one are not held by a lease still running
+    waiting, done = opened(backend), opened(backend)
+    for s in (waiting, done):
+        assert backend.store.claim(B2C, s, "m1", Lease("attempt-1", seconds=60)) is ClaimOutcome.CLAIMED
+    assert backend.store.requeue(B2C, waiting, "m1")
+    assert backend.store.complete(B2C, done, "m1", "https://x/y.jpg")
+    assert backend.store.claim(B2C, waiting, "m1", Lease("attempt-2")) is ClaimOutcome.CLAIMED
+    assert backend.store.claim(B2C, done, "m1", Lease("attempt-2")) is ClaimOutcome.FINISHED
 
 
 def test_finished_sessions_are_not_claimed_again(backend: Backend) -> None:
@@ -112,12 +150,12 @@ def test_finished_sessions_are_not_claimed_again(backend: Backend) -> None:
     backend.store.complete(B2C, done, "m1", "https://x/y.jpg")
     backend.store.fail_and_refund(B2C, failed, "boom")
     for s in (done, failed):
-        assert backend.store.claim(B2C, s, "m1") is ClaimOutcome.FINISHED
-        assert backend.store.claim(B2C, s, "m9") is ClaimOutcome.FINISHED
+        assert backend.store.claim(B2C, s, "m1", Lease("m1-attempt")) is ClaimOutcome.FINISHED
+        assert backend.store.claim(B2C, s, "m9", Lease("m9-attempt")) is ClaimOutcome.FINISHED
 
 
 def test_unknown_session_is_missing(backend: Backend) -> None:
-    assert backend.store.claim(B2C, uuid4(), "m1") is ClaimOutcome.MISSING
+    assert backend.store.claim(B2C, uuid4(), "m1", Lease("m1-attempt")) is ClaimOutcome.MISSING
     assert backend.store.requeue(B2C, uuid4(), "m1") is False
     assert backend.store.complete(B2C, uuid4(), "m1", "https://x/y.jpg") is False
     assert backend.store.fail_and_refund(B2C, uuid4(), "x") is False
@@ -125,8 +163,8 @@ def test_unknown_session_is_missing(backend: Backend) -> None:
 
 def test_a_session_is_looked_up_in_its_own_channel_only(backend: Backend) -> None:
     s = opened(backend, B2B, owner=SHOP)
-    assert backend.store.claim(B2C, s, "m1") is ClaimOutcome.MISSING
-    assert backend.store.claim(B2B, s, "m1") is ClaimOutcome.CLAIMED
+    assert backend.store.claim(B2C, s, "m1", Lease("m1-attempt")) is ClaimOutcome.MISSING
+    assert backend.store.claim(B2B, s, "m1", Lease("m1-attempt")) is ClaimOutcome.CLAIMED
 
 
 @pytest.mark.parametrize("callers", [2, 16])
@@ -138,7 +176,7 @@ def test_concurrent_claims_by_different_messages_let_one_through(backend: Backen
     def claim() -> ClaimOutcome:
         with lock:
             token = f"m{next(tokens)}"
-        return backend.store.claim(B2C, s, token)
+        return backend.store.claim(B2C, s, token, Lease(f"{token}-attempt"))
 
     outcomes = all_at_once(callers, claim)
     assert sorted(outcomes) == sorted([ClaimOutcome.CLAIMED] + [ClaimOutcome.BUSY] * (callers - 1))
@@ -153,7 +191,7 @@ def test_requeue_then_the_retry_claims_again(backend: Backend) -> None:
     assert backend.store.requeue(B2C, s, "m1") is True
     assert status(backend, B2C, s) == "queued"
     assert backend.store.requeue(B2C, s, "m1") is False  # no longer processing
-    assert backend.store.claim(B2C, s, "m1") is ClaimOutcome.CLAIMED
+    assert backend.store.claim(B2C, s, "m1", Lease("m1-attempt")) is ClaimOutcome.CLAIMED
     row = backend.session(B2C, s)
     assert row is not None and row["attempts"] == 2
 
@@ -161,8 +199,8 @@ def test_requeue_then_the_retry_claims_again(backend: Backend) -> None:
 def test_a_queued_session_may_be_claimed_by_any_message(backend: Backend) -> None:
     s = claimed(backend)
     backend.store.requeue(B2C, s, "m1")
-    assert backend.store.claim(B2C, s, "m2") is ClaimOutcome.CLAIMED
-    assert backend.store.claim(B2C, s, "m1") is ClaimOutcome.BUSY
+    assert backend.store.claim(B2C, s, "m2", Lease("m2-attempt")) is ClaimOutcome.CLAIMED
+    assert backend.store.claim(B2C, s, "m1", Lease("m1-attempt")) is ClaimOutcome.BUSY
 
 
 # --- complete -----------------------------------------------------------------------------------
@@ -250,7 +288,7 @@ def test_concurrent_fail_and_refund_refunds_once(backend: Backend, callers: int)
 def test_sweep_refunds_only_old_open_sessions(backend: Backend) -> None:
     old_queued, old_processing, fresh, old_done, old_failed = (opened(backend, balance=10) for _ in range(5))
     for s in (old_processing, old_done):
-        backend.store.claim(B2C, s, "m1")
+        backend.store.claim(B2C, s, "m1", Lease("m1-attempt"))
     backend.store.complete(B2C, old_done, "m1", "https://x/y.jpg")
     backend.store.fail_and_refund(B2C, old_failed, "earlier failure")
     for s in (old_queued, old_processing, old_done, old_failed):
@@ -285,7 +323,7 @@ def test_unreachable_database_is_an_infrastructure_error(backend: Backend) -> No
     s = opened(backend)
     backend.simulate_outage()
     calls: list[Callable[[], object]] = [
-        lambda: backend.store.claim(B2C, s, "m1"),
+        lambda: backend.store.claim(B2C, s, "m1", Lease("m1-attempt")),
         lambda: backend.store.requeue(B2C, s, "m1"),
         lambda: backend.store.complete(B2C, s, "m1", "https://x/y.jpg"),
         lambda: backend.store.fail_and_refund(B2C, s, "x"),
@@ -337,10 +375,10 @@ def test_the_database_is_reached_again_after_many_refused_connections(postgres_s
         proxy.cut()
         for _ in range(POOL_SIZE + 2):
             with pytest.raises(InfrastructureError):
-                supabase.store.claim(B2C, s, "m1")
+                supabase.store.claim(B2C, s, "m1", Lease("m1-attempt"))
         # When it comes back, then the next call reaches it (no connection slot was lost)
         proxy.restore()
-        assert supabase.store.claim(B2C, s, "m1") is ClaimOutcome.CLAIMED
+        assert supabase.store.claim(B2C, s, "m1", Lease("m1-attempt")) is ClaimOutcome.CLAIMED
 
 
 def test_the_stand_in_refuses_a_function_outside_the_contract(supabase: SupabaseBackend) -> None:
@@ -407,3 +445,24 @@ def test_an_unopenable_sqlite_file_is_an_infrastructure_error(tmp_path: Path) ->
     (tmp_path / "not-a-database").write_bytes(b"this is not SQLite" * 100)
     with pytest.raises(InfrastructureError):
         SqliteSessionStore(tmp_path / "not-a-database")
+
+
+def test_a_data_directory_from_before_the_lease_is_brought_up_to_date(tmp_path: Path) -> None:
+    # Given an embedded database written by the release before claim leases (no lease columns)
+    database = tmp_path / "wearon.sqlite3"
+    with sqlite3.connect(database) as db:
+        for table, owner in (("generation_sessions", "user_id"), ("store_generation_sessions", "store_id")):
+            db.execute(
+                f"create table {table} (id text primary key, {owner} text not null, status text not null"
+                " default 'queued', prompt text, result_url text, error_message text, claim_token text,"
+                " attempts integer not null default 0, created_at text not null, updated_at text not null)"
+            )
+        db.execute(
+            "insert into generation_sessions (id, user_id, created_at, updated_at) values (?, ?, '', '')",
+            (str(s := uuid4()), OWNER),
+        )
+    # When this release opens it, then its sessions are claimed with a lease, as a new one's are
+    store = SqliteSessionStore(database)
+    assert store.claim(B2C, s, "m1", Lease("attempt-1")) is ClaimOutcome.CLAIMED
+    assert store.claim(B2C, s, "m1", Lease("attempt-2")) is ClaimOutcome.HELD
+    store.close()

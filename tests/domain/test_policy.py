@@ -5,6 +5,7 @@ import pytest
 from tests.helpers.readme import documented_seconds
 from wearon.domain.failure import FailureReason
 from wearon.domain.policy import (
+    HELD_RETRY_DELAY_S,
     INFRA_MAX_BACKOFF_S,
     RATE_LIMIT_RETRY_DELAY_S,
     REFUND_MAX_BACKOFF_S,
@@ -23,6 +24,7 @@ from wearon.errors import (
     ProviderBadResponse,
     ProviderRateLimited,
     ProviderUnavailable,
+    SessionHeld,
     SessionNotFound,
     TaskDeadlineExceeded,
 )
@@ -65,6 +67,14 @@ def test_infrastructure_is_held_with_capped_backoff_then_final() -> None:
     assert delays == [1, 2, 4, 8, 16, INFRA_MAX_BACKOFF_S, INFRA_MAX_BACKOFF_S, INFRA_MAX_BACKOFF_S]
     assert not decide(InfrastructureError("db"), Attempt(0, 3, 10.0), infra_retry_for_s=600).requeue
     assert decide(InfrastructureError("db"), Attempt(0, 3, 600.0), infra_retry_for_s=600).is_final
+
+
+def test_a_session_held_by_a_running_attempt_is_waited_for_never_failed_by_the_policy() -> None:
+    # However long the copy has waited: the holder's own deadline bounds its attempt
+    for waited in (FIRST, Attempt(1, 5, 10_000.0)):
+        decision = decide(SessionHeld("held"), waited, infra_retry_for_s=600)
+        assert decision.retry_in_s == HELD_RETRY_DELAY_S == 10.0
+        assert not decision.requeue  # the holder is working on it: not `queued` to the user
 
 
 def test_reasons_and_user_messages() -> None:

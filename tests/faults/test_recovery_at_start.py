@@ -15,6 +15,7 @@ from tests.faults.conftest import FaultStack, started
 from tests.helpers.asgi import free_port
 from tests.helpers.backends import SupabaseBackend
 from tests.helpers.processes import Proc, wait_until
+from wearon.domain.session import Lease
 from wearon.domain.task import Channel
 
 STUCK_AFTER_S = 900  # STUCK_SESSION_AFTER_S's default
@@ -27,7 +28,7 @@ def left_by_a_dead_worker(stack: FaultStack, untouched_for_s: int) -> dict[str, 
     task = stack.task(Channel.B2C, "left behind")
     session = UUID(task["session_id"])
     assert backend.open_session(Channel.B2C, session, task["user_id"], task["prompt"])
-    backend.store.claim(Channel.B2C, session, "a-message-long-gone")
+    backend.store.claim(Channel.B2C, session, "a-message-long-gone", Lease("a-message-long-gone-attempt"))
     backend.age(Channel.B2C, session, untouched_for_s)
     return task
 

@@ -24,7 +24,7 @@ class Drift:
     fixes: str
 
 
-CLAIM = "function public.wearon_claim_session(text, uuid, text)"
+CLAIM = "function public.wearon_claim_session(text, uuid, text, text, integer)"
 REFUND_CREDITS = "function public.refund_credits(uuid, uuid, integer)"
 
 REVOKED_CLAIM = Drift(
@@ -37,7 +37,7 @@ RENAMED_CLAIM = Drift(
     "wearon_claim_session renamed",
     "PGRST202",
     f"alter {CLAIM} rename to wearon_claim_session_v0",
-    "alter function public.wearon_claim_session_v0(text, uuid, text) rename to wearon_claim_session",
+    f"alter {CLAIM.replace('_session(', '_session_v0(')} rename to wearon_claim_session",
 )
 RENAMED_REFUND_CREDITS = Drift(
     "the app's refund_credits renamed",
@@ -51,6 +51,19 @@ RETYPED_ERROR_COLUMN = Drift(
     "42804",
     "alter table public.generation_sessions alter column error_message type integer using null",
     "alter table public.generation_sessions alter column error_message type text using null",
+)
+
+_MIGRATIONS = {migration.name[:4]: migration for migration in postgres.MIGRATIONS}
+#: A deploy of this worker to a database that never got 0003_claim_lease.sql: 0001 and 0002 only.
+WITHOUT_THE_LEASE = Drift(
+    "0003_claim_lease.sql not applied",
+    "PGRST202",
+    "drop function public.wearon_lease_gaps();"
+    " drop function public.wearon_renew_leases(text, jsonb, integer);"
+    " drop function public.wearon_claim_session(text, uuid, text, text, integer);"
+    " drop function public.wearon_lease_interval(integer);"
+    " alter table public.wearon_session_claims drop column lease_holder, drop column lease_until",
+    _MIGRATIONS["0003"].read_text(),
 )
 
 

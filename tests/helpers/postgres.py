@@ -115,7 +115,7 @@ def truncate(dsn: str = TEST_PG_DSN) -> None:
 def run_sql(query: str, args: tuple[Any, ...] = (), dsn: str = TEST_PG_DSN) -> dict[str, Any] | None:
     """One statement in its own connection, as the superuser; the first row, if it returns rows."""
     with psycopg.connect(dsn, autocommit=True, row_factory=dict_row) as conn:
-        cursor = conn.execute(query, args)
+        cursor = conn.execute(query, args or None)  # no parameters: several statements may run
         return cursor.fetchone() if cursor.description else None
 
 

@@ -50,6 +50,7 @@ from typing import Any
 import psycopg
 from psycopg import sql
 from psycopg.conninfo import make_conninfo
+from psycopg.types.json import Jsonb
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
@@ -135,9 +136,10 @@ class SupabaseStandIn:
         try:
             result = await run_in_threadpool(self._call, function, args, role)
         except psycopg.errors.UndefinedFunction as exc:
-            # PostgREST looks the function up in its schema cache first (PGRST202); one that exists
-            # but calls a missing one (the app's refund_credits renamed) fails inside, 42883.
-            if not await run_in_threadpool(self._in_schema, function):
+            # PostgREST looks the function up in its schema cache first, by name and parameter
+            # names (PGRST202); one that exists but calls a missing one (the app's refund_credits
+            # renamed) fails inside, 42883.
+            if not await run_in_threadpool(self._in_schema, function, sorted(args)):
                 missing = f"Could not find the function public.{function} in the schema cache"
                 return _pgrst(404, "PGRST202", missing)
             return _postgres_error(exc)
@@ -145,14 +147,10 @@ class SupabaseStandIn:
             return _postgres_error(exc)
         return JSONResponse(result)
 
-    def _in_schema(self, function: str) -> bool:
+    def _in_schema(self, function: str, parameters: list[str]) -> bool:
         conn = self._borrow()
         try:
-            found = conn.execute(
-                "select exists (select from pg_proc where pronamespace = 'public'::regnamespace"
-                " and proname = %s)",
-                (function,),
-            ).fetchone()
+            found = conn.execute(_FUNCTION_WITH_PARAMETERS, (function, parameters)).fetchone()
         finally:
             self._pool.put(conn)
         return bool(found and found[0])
@@ -172,7 +170,7 @@ class SupabaseStandIn:
                 )
                 shape = _RESULT_SHAPES[_result_shape(conn, function)]
                 query = sql.SQL(shape).format(fn=sql.Identifier(function), args=named)
-                row = conn.execute(query, args).fetchone()
+                row = conn.execute(query, {k: _json_arg(v) for k, v in args.items()}).fetchone()
         except psycopg.OperationalError:
             conn.close()  # broken: a fresh one is opened next time
             raise
@@ -334,6 +332,15 @@ def _postgres_error(exc: psycopg.Error) -> JSONResponse:
     return _pgrst(_http_status(exc.sqlstate), exc.sqlstate, message)
 
 
+#: A function of `public` by this name whose input parameters are exactly these names (sorted).
+_FUNCTION_WITH_PARAMETERS = """
+select exists (
+    select from pg_proc p
+    where p.pronamespace = 'public'::regnamespace and p.proname = %s
+      and array(select a.name from unnest(coalesce(p.proargnames, '{}'),
+                                          coalesce(p.proargmodes::text[], '{}')) as a (name, mode)
+                where coalesce(a.mode, 'i') in ('i', 'b') order by a.name) = %s::text[])
+"""
 #: How PostgREST answers a function, by what it returns: a scalar as that JSON value, one row of a
 #: composite type (or of OUT parameters) as an object, a set as an array.
 _RESULT_SHAPES = {
@@ -341,6 +348,12 @@ _RESULT_SHAPES = {
     "row": "select to_jsonb(r) from public.{fn}({args}) as r",
     "set": "select coalesce(jsonb_agg(r), '[]') from public.{fn}({args}) as r",
 }
+
+
+def _json_arg(value: Any) -> Any:
+    """A JSON object or array argument reaches a json/jsonb parameter as that JSON, as PostgREST
+    passes it (the contract's array arguments are jsonb)."""
+    return Jsonb(value) if isinstance(value, dict | list) else value
 
 
 def _result_shape(conn: psycopg.Connection[Any], function: str) -> str:

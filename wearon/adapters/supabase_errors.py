@@ -37,7 +37,7 @@ _SQLSTATE_REFUSALS = frozenset({"23502", "23503", "23514"})
 _STORAGE_REFUSALS = frozenset(
     {"Bucket not found", "NoSuchBucket", "InvalidJWT", "Unauthorized", "AccessDenied", "TenantNotFound"}
 )
-_MIGRATION = "supabase/migrations/0001_worker_contract.sql"
+_MIGRATION = "supabase/migrations/ (every file, in order)"
 #: What an operator changes, by what refused: the first group holding the code (or the status).
 _REMEDIES = (
     (

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from wearon.domain.failure import FailureReason
+from wearon.domain.session import CLAIM_LEASE_S
 from wearon.errors import (
     ImageRejected,
     InfrastructureError,
@@ -18,6 +19,7 @@ from wearon.errors import (
     ProviderBadResponse,
     ProviderRateLimited,
     ProviderUnavailable,
+    SessionHeld,
     SessionNotFound,
     TaskDeadlineExceeded,
 )
@@ -29,6 +31,9 @@ INFRA_MAX_BACKOFF_S = 30.0
 #: Of an attempt's time limit, the part kept for failing and refunding it once its deadline has cut
 #: its calls short (at most this, and at most a tenth of the limit).
 DEADLINE_RESERVE_S, DEADLINE_RESERVE_SHARE = 3.0, 0.1
+#: A copy of a message whose session another attempt holds looks again after half a lease: by then
+#: that attempt has ended (the session is finished, or queued for its retry) or stopped renewing.
+HELD_RETRY_DELAY_S = CLAIM_LEASE_S / 2
 #: A deferred refund is tried again after 5 s, doubling to 5 min.
 REFUND_MIN_BACKOFF_S, REFUND_MAX_BACKOFF_S = 5.0, 300.0
 
@@ -41,6 +46,7 @@ _REASONS: tuple[tuple[type[BaseException], FailureReason], ...] = (
     (InfrastructureError, FailureReason.INFRASTRUCTURE),
     (Misconfigured, FailureReason.MISCONFIGURED),
     (SessionNotFound, FailureReason.SESSION_NOT_FOUND),
+    (SessionHeld, FailureReason.INFRASTRUCTURE),
     (TaskDeadlineExceeded, FailureReason.TIME_LIMIT),
 )
 
@@ -79,6 +85,10 @@ def decide(exc: BaseException, attempt: Attempt, *, infra_retry_for_s: float) ->
         # Waiting changes nothing until someone fixes the deployment: fail now (the refund
         # middleware refunds, and the misconfiguration is counted and alerted where it was seen).
         return FINAL
+    if isinstance(exc, SessionHeld):
+        # Never final on its own: the holder's attempt is bounded by its deadline, and ends the
+        # session or queues it for a retry; failing it here would refund work still under way.
+        return Decision(retry_in_s=HELD_RETRY_DELAY_S)
     if isinstance(exc, ProviderRateLimited):
         if attempt.rate_limited_before == 0:
             return Decision(retry_in_s=RATE_LIMIT_RETRY_DELAY_S, requeue=True)

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from wearon.errors import ConfigError, InfrastructureError, Misconfigured, WearOnError
 from wearon.ports import BlobStore, SessionStore
 
-_MIGRATION = "supabase/migrations/0001_worker_contract.sql"
+_MIGRATION = "supabase/migrations/ (every file, in order)"
 
 
 @dataclass(frozen=True)

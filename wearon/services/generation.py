@@ -9,15 +9,22 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from uuid import uuid4
 
 from loguru import logger
 
 from wearon import metrics, task_deadline
-from wearon.domain.session import ClaimOutcome
+from wearon.domain.session import ClaimOutcome, Lease
 from wearon.domain.task import GenerationTask
-from wearon.errors import ImageRejected, InfrastructureError, ProviderBadResponse, SessionNotFound
+from wearon.errors import (
+    ImageRejected,
+    InfrastructureError,
+    ProviderBadResponse,
+    SessionHeld,
+    SessionNotFound,
+)
 from wearon.images import as_stored_jpeg, decode_image, to_jpeg
-from wearon.ports import BlobStore, ImageFetcher, ImageProvider, ResultKeeper, SessionStore
+from wearon.ports import BlobStore, ImageFetcher, ImageProvider, LeaseRenewer, ResultKeeper, SessionStore
 
 INPUT_MAX_SIDE = 1024
 #: A JPEG input whose 1/2, 1/4 or 1/8 scale comes this close under INPUT_MAX_SIDE is sent at that
@@ -39,29 +46,43 @@ class GenerationService:
     provider: ImageProvider
     fetcher: ImageFetcher
     kept: ResultKeeper
+    leases: LeaseRenewer
     signed_url_ttl_s: int
     sleep: Callable[[float], None] = time.sleep
 
     def run(self, task: GenerationTask, token: str, *, retry: bool = False) -> ClaimOutcome:
         """Generate for `task` under the claim `token`; returns what the claim found.
 
-        The provider is paid at most once per session: its image is kept (`kept`) until stored,
-        and an earlier attempt's kept or stored image is used instead of a new call.
+        The provider is paid at most once per session: the claim is leased to this attempt while
+        it runs (a copy of the message redelivered meanwhile waits: SessionHeld), its image is
+        kept (`kept`) until stored, and an earlier attempt's kept or stored image is used instead
+        of a new call.
         """
-        outcome = self.store.claim(task.channel, task.session_id, token)
-        if outcome is ClaimOutcome.MISSING:
-            raise SessionNotFound(f"no {task.channel} session {task.session_id}")
+        lease = Lease(holder=uuid4().hex)
+        outcome = self._claim(task, token, lease)
         if outcome is not ClaimOutcome.CLAIMED:
             logger.info("session is {}; nothing to do", outcome.value)
             return outcome
-        self._store_result(task, retry)
+        with self.leases.renewing(task.channel, task.session_id, lease):
+            self._store_result(task, retry)
+            self._complete(task, token)
+        self.kept.drop(task.channel, task.session_id)
+        return outcome
+
+    def _claim(self, task: GenerationTask, token: str, lease: Lease) -> ClaimOutcome:
+        outcome = self.store.claim(task.channel, task.session_id, token, lease)
+        if outcome is ClaimOutcome.MISSING:
+            raise SessionNotFound(f"no {task.channel} session {task.session_id}")
+        if outcome is ClaimOutcome.HELD:
+            raise SessionHeld(f"another attempt of this message is working on {task.session_id}")
+        return outcome
+
+    def _complete(self, task: GenerationTask, token: str) -> None:
         url = self.blobs.signed_url(task.result_path, self.signed_url_ttl_s)
         if self.store.complete(task.channel, task.session_id, token, url):
             logger.info("generation completed")
         else:
             logger.warning("session was finished elsewhere (sweep or duplicate) before we could complete it")
-        self.kept.drop(task.channel, task.session_id)
-        return outcome
 
     def _store_result(self, task: GenerationTask, retry: bool) -> None:
         result = self.kept.kept(task.channel, task.session_id)

@@ -15,14 +15,14 @@ from __future__ import annotations
 
 import sqlite3
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from uuid import UUID
 
-from wearon.domain.session import ClaimOutcome, SessionStatus, SweepResult
+from wearon.domain.session import ClaimOutcome, Lease, SessionStatus, SweepResult
 from wearon.domain.session_report import Claim, Refund, SessionReport
 from wearon.domain.task import Channel
 from wearon.errors import InfrastructureError
@@ -31,7 +31,10 @@ _SESSION_COLUMNS = """
     status text not null default 'queued'
         check (status in ('queued', 'processing', 'completed', 'failed')),
     prompt text, result_url text, error_message text, claim_token text,
-    attempts integer not null default 0, created_at text not null, updated_at text not null"""
+    attempts integer not null default 0, created_at text not null, updated_at text not null,
+    lease_holder text, lease_until text"""
+#: Columns added since the first release, added to a data directory that lacks them.
+_ADDED_COLUMNS = ("lease_holder text", "lease_until text")
 
 SCHEMA = f"""
 create table if not exists generation_sessions (
@@ -78,24 +81,41 @@ class SqliteSessionStore:
         self._opened_lock = threading.Lock()
         with self._errors_mapped():
             self._connection().executescript(SCHEMA)
+            self._add_missing_columns()
 
     # --- the contract -------------------------------------------------------------------------
 
-    def claim(self, channel: Channel, session_id: UUID, token: str) -> ClaimOutcome:
+    def claim(self, channel: Channel, session_id: UUID, token: str, lease: Lease) -> ClaimOutcome:
         table = _TABLES[channel][0]
         with self._tx() as db:
-            row = db.execute(f"select status, claim_token from {table} where id = ?", (str(session_id),))
+            row = db.execute(
+                f"select status, claim_token, lease_holder, lease_until from {table} where id = ?",
+                (str(session_id),),
+            )
             found = row.fetchone()
             if found is None:
                 return ClaimOutcome.MISSING
-            outcome = _claim_outcome(status=found[0], held_by=found[1], token=token)
+            outcome = _claim_outcome(*found, token=token, holder=lease.holder)
             if outcome is ClaimOutcome.CLAIMED:
                 db.execute(
-                    f"update {table} set status = 'processing', claim_token = ?,"
-                    " attempts = attempts + 1, updated_at = ? where id = ?",
-                    (token, _now(), str(session_id)),
+                    f"update {table} set status = 'processing', claim_token = ?, attempts = attempts + 1,"
+                    " updated_at = ?, lease_holder = ?, lease_until = ? where id = ?",
+                    (token, _now(), lease.holder, _now(ago_s=-lease.seconds), str(session_id)),
                 )
             return outcome
+
+    def renew_leases(self, channel: Channel, holders: Mapping[UUID, str], seconds: int) -> set[UUID]:
+        table = _TABLES[channel][0]
+        renewed = set()
+        with self._tx() as db:
+            for session_id, holder in holders.items():
+                cursor = db.execute(
+                    f"update {table} set lease_until = ? where id = ? and lease_holder = ?",
+                    (_now(ago_s=-seconds), str(session_id), holder),
+                )
+                if cursor.rowcount == 1:
+                    renewed.add(session_id)
+        return renewed
 
     def requeue(self, channel: Channel, session_id: UUID, token: str) -> bool:
         return self._update_claimed(channel, session_id, token, "status = 'queued'")
@@ -203,6 +223,14 @@ class SqliteSessionStore:
 
     # --- internals ----------------------------------------------------------------------------
 
+    def _add_missing_columns(self) -> None:
+        db = self._connection()
+        for table, _, _ in _TABLES.values():
+            have = {row[1] for row in db.execute(f"pragma table_info({table})")}
+            for column in _ADDED_COLUMNS:
+                if column.split()[0] not in have:
+                    db.execute(f"alter table {table} add column {column}")
+
     def _update_claimed(
         self, channel: Channel, session_id: UUID, token: str, assignments: str, args: tuple[str, ...] = ()
     ) -> bool:
@@ -270,11 +298,21 @@ class SqliteSessionStore:
         return db
 
 
-def _claim_outcome(*, status: str, held_by: str | None, token: str) -> ClaimOutcome:
+def _claim_outcome(
+    status: str,
+    claimed_by: str | None,
+    leased_to: str | None,
+    lease_until: str | None,
+    *,
+    token: str,
+    holder: str,
+) -> ClaimOutcome:
     if status not in _OPEN:
         return ClaimOutcome.FINISHED
-    if status == SessionStatus.PROCESSING and held_by != token:
+    if status == SessionStatus.PROCESSING and claimed_by != token:
         return ClaimOutcome.BUSY
+    if status == SessionStatus.PROCESSING and leased_to != holder and (lease_until or "") > _now():
+        return ClaimOutcome.HELD
     return ClaimOutcome.CLAIMED
 
 

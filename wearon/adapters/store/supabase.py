@@ -1,13 +1,15 @@
 """SessionStore over Supabase: each call is one SQL function of the contract, through PostgREST RPC.
 
-The functions live in supabase/migrations/0001_worker_contract.sql; PostgREST answers a function
-returning a scalar with that scalar as JSON (`"claimed"`, `true`, `3`). A refusal is an outage or a
-misconfiguration (`wearon.adapters.supabase_errors`), which needs the HTTP status: supabase-py's
-APIError drops it (and a gateway's 401 carries no code), so calls are posted on its HTTP client.
+The functions live in supabase/migrations (0001_worker_contract.sql; the claim's lease in
+0003_claim_lease.sql); PostgREST answers a function returning a scalar with that scalar as JSON
+(`"claimed"`, `true`, `3`). A refusal is an outage or a misconfiguration
+(`wearon.adapters.supabase_errors`), which needs the HTTP status: supabase-py's APIError drops it
+(and a gateway's 401 carries no code), so calls are posted on its HTTP client.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any, TypeVar
 from uuid import UUID
 
@@ -15,7 +17,7 @@ import httpx
 from supabase import Client
 
 from wearon.adapters.supabase_errors import counted, postgrest_error
-from wearon.domain.session import ClaimOutcome, SessionStatus, SweepResult
+from wearon.domain.session import ClaimOutcome, Lease, SessionStatus, SweepResult
 from wearon.domain.session_report import Claim, Refund, SessionReport
 from wearon.domain.task import Channel
 from wearon.errors import InfrastructureError, Misconfigured
@@ -27,13 +29,23 @@ class SupabaseSessionStore:
     def __init__(self, client: Client) -> None:
         self._client = client
 
-    def claim(self, channel: Channel, session_id: UUID, token: str) -> ClaimOutcome:
-        found = self._call("wearon_claim_session", str, channel, session_id, p_token=token)
+    def claim(self, channel: Channel, session_id: UUID, token: str, lease: Lease) -> ClaimOutcome:
+        held_by: dict[str, str | int] = {"p_holder": lease.holder, "p_lease_s": lease.seconds}
+        found = self._call("wearon_claim_session", str, channel, session_id, p_token=token, **held_by)
         try:
             return ClaimOutcome(found)
         except ValueError:
             wrong = Misconfigured("wearon_claim_session", "wrong_value", f"returned {found!r}")
             raise counted(wrong) from None
+
+    def renew_leases(self, channel: Channel, holders: Mapping[UUID, str], seconds: int) -> set[UUID]:
+        leases = [{"session_id": str(session), "holder": holder} for session, holder in holders.items()]
+        params = {"p_channel": channel.value, "p_leases": leases, "p_lease_s": seconds}
+        renewed = self._rpc("wearon_renew_leases", list, params)
+        try:
+            return {UUID(str(session)) for session in renewed}
+        except ValueError:
+            raise counted(Misconfigured("wearon_renew_leases", "wrong_value", "not session ids")) from None
 
     def requeue(self, channel: Channel, session_id: UUID, token: str) -> bool:
         return self._call("wearon_requeue_session", bool, channel, session_id, p_token=token)
@@ -54,7 +66,10 @@ class SupabaseSessionStore:
         return SweepResult(refunded=refunded, skipped=skipped)
 
     def contract_gaps(self) -> list[str]:
-        return [str(gap) for gap in self._rpc("wearon_contract_gaps", list, {})]
+        # One list per migration that has one (0001, 0003): a database without 0003 refuses its
+        # call (PGRST202) rather than let every claim fail.
+        gaps = self._rpc("wearon_contract_gaps", list, {}) + self._rpc("wearon_lease_gaps", list, {})
+        return [str(gap) for gap in gaps]
 
     def inspect(self, session_id: UUID) -> SessionReport | None:
         function = "wearon_session_report"
@@ -64,7 +79,9 @@ class SupabaseSessionStore:
         found = answer.json()
         return None if found is None else _report(session_id, found)
 
-    def _call(self, function: str, returns: type[T], channel: Channel, session_id: UUID, **args: str) -> T:
+    def _call(
+        self, function: str, returns: type[T], channel: Channel, session_id: UUID, **args: str | int
+    ) -> T:
         params = {"p_channel": channel.value, "p_session_id": str(session_id), **args}
         return self._rpc(function, returns, params)
 
