@@ -37,6 +37,7 @@ per session (the `supabase` fixture in tests/contract/conftest.py).
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import hmac
 import json
@@ -172,11 +173,25 @@ class SupabaseStandIn:
                 query = sql.SQL(shape).format(fn=sql.Identifier(function), args=named)
                 row = conn.execute(query, {k: _json_arg(v) for k, v in args.items()}).fetchone()
         except psycopg.OperationalError:
-            conn.close()  # broken: a fresh one is opened next time
+            conn.close()
+            self._flush()
             raise
         finally:
             self._pool.put(conn)
         return row[0] if row else None
+
+    def _flush(self) -> None:
+        """A connection was lost: every idle one is dropped too, as PostgREST flushes its pool
+        (AppState.flushPool), so that requests after the database is back reconnect instead of
+        each meeting a connection the outage broke."""
+        idle = []
+        with contextlib.suppress(queue.Empty):
+            while True:
+                idle.append(self._pool.get_nowait())
+        for conn in idle:
+            if conn is not None:
+                conn.close()
+            self._pool.put(None)
 
     def _borrow(self) -> psycopg.Connection[Any]:
         """A kept connection (PostgREST pools too), at most POOL_SIZE of them at once."""
