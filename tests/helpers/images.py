@@ -50,11 +50,12 @@ def _jpeg_sof(data: bytes) -> int:
     return pos
 
 
-def image_app(*, small: bool = False) -> Starlette:
+def image_app(*, small: bool = False, images: tuple[bytes, bytes] | None = None) -> Starlette:
     """/person.jpg and /garment.jpg are real JPEGs (2000 px, more than the provider is sent, unless
-    `small`: 300 px, cheap for tests that push many tasks); /page.html is not an image."""
+    `small`: 300 px, cheap for tests that push many tasks; or `images`, the caller's own);
+    /page.html is not an image."""
     side, other = (400, 300) if small else (2000, 1500)
-    person, garment = jpeg(other, side), jpeg(side, other, (200, 60, 60))
+    person, garment = images or (jpeg(other, side), jpeg(side, other, (200, 60, 60)))
 
     async def person_jpg(_: Request) -> Response:
         return Response(person, media_type="image/jpeg")

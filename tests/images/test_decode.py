@@ -375,3 +375,25 @@ def test_damaged_files_are_decoded_or_refused_never_another_error(
     except ImageRejected:
         return
     assert img.mode == "RGB"
+
+
+@pytest.mark.parametrize("mode", ["RGB", "RGBA"])  # resampled whole, and by strips
+@pytest.mark.parametrize("resample", [Image.Resampling.BOX, Image.Resampling.BICUBIC])
+def test_an_image_shrunk_is_resampled_with_the_filter_asked_for(
+    mode: str, resample: Image.Resampling
+) -> None:
+    # Given a textured 1200x1600 image (an opaque RGBA one goes through the strips)
+    source = Image.effect_noise((1200, 1600), 80).convert(mode)
+    data = encoded(source, "PNG")
+    # When it is decoded to 1024 px with a filter
+    got = decode_image(data, max_side=1024, resample=resample)
+    # Then it is that filter's result (but for the strips' rounding), not the other's
+    other = Image.Resampling.BICUBIC if resample == Image.Resampling.BOX else Image.Resampling.BOX
+    rgb = source.convert("RGB")
+    expected, not_expected = (rgb.resize((768, 1024), f) for f in (resample, other))
+    assert got.size == expected.size
+    assert _mean_difference(got, expected) < 0.2 * _mean_difference(not_expected, expected)
+
+
+def _mean_difference(a: Image.Image, b: Image.Image) -> float:
+    return sum(abs(x - y) for x, y in zip(a.tobytes(), b.tobytes(), strict=True)) / len(a.tobytes())

@@ -19,7 +19,7 @@ from PIL import ExifTags, Image, UnidentifiedImageError
 
 from wearon.errors import ImageRejected
 from wearon.images import budget, headers
-from wearon.images.pixels import Size, to_rgb
+from wearon.images.pixels import BICUBIC, Resample, Size, to_rgb
 
 ALLOWED_FORMATS = ("JPEG", "PNG", "WEBP")
 #: Far above any phone photo (a 200 MP sensor is 16k x 12k), far below what exhausts memory.
@@ -41,10 +41,15 @@ _UPRIGHT = {
 
 
 def decode_image(
-    data: bytes, *, max_side: int | None = None, min_side: int | None = None, max_pixels: int = MAX_PIXELS
+    data: bytes,
+    *,
+    max_side: int | None = None,
+    min_side: int | None = None,
+    max_pixels: int = MAX_PIXELS,
+    resample: Resample = BICUBIC,
 ) -> Image.Image:
-    """An RGB, upright image at most `max_side` on its longest side (never enlarged), or
-    ImageRejected (never any other error).
+    """An RGB, upright image at most `max_side` on its longest side (never enlarged, resampled
+    with `resample` when shrunk), or ImageRejected (never any other error).
 
     A JPEG decodes at 1/2, 1/4 or 1/8 scale when that still gives `max_side`, or, when the caller
     accepts less, at least `min_side`: then it is taken as it is, with no resample.
@@ -53,17 +58,19 @@ def decode_image(
     `budget.MAX_CONCURRENT_DECODES` images at once, on its decode threads (the header too:
     Pillow's WebP decoder allocates on open).
     """
-    return budget.in_decode_slot(lambda: _decode(data, max_side, min_side or max_side, max_pixels))
+    return budget.in_decode_slot(lambda: _decode(data, max_side, min_side or max_side, max_pixels, resample))
 
 
-def _decode(data: bytes, max_side: int | None, min_side: int | None, max_pixels: int) -> Image.Image:
+def _decode(
+    data: bytes, max_side: int | None, min_side: int | None, max_pixels: int, resample: Resample
+) -> Image.Image:
     img = open_header(data, max_pixels=max_pixels, max_side=max_side)
     full = img.size  # libjpeg's coefficient buffer, when there is one, stays at this size
     _draft(img, min_side)
     plan = budget.plan(_facts(img, data, full), max_side)
     with _refusals("image data is truncated or corrupt"):
         img.load()
-        out = to_rgb(img, plan.target)
+        out = to_rgb(img, plan.target, resample)
     upright = _UPRIGHT.get(orientation(img))
     return out if upright is None else out.transpose(upright)
 

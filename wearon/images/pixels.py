@@ -17,6 +17,7 @@ import numpy as np
 from PIL import Image
 
 BICUBIC = Image.Resampling.BICUBIC
+Resample = Image.Resampling
 Size = tuple[int, int]
 #: A box reduction first, leaving at least 3x the target for the bicubic resample: close to
 #: Lanczos for a downscale, at ~60% of its CPU cost.
@@ -47,12 +48,13 @@ def needs_strips(mode: str, transparent: bool) -> bool:
     return transparent or mode not in _DIRECT_MODES
 
 
-def to_rgb(img: Image.Image, target: Size) -> Image.Image:
-    """`img` (loaded, any mode) as RGB of size `target` (at most its own), transparency on white."""
+def to_rgb(img: Image.Image, target: Size, resample: Resample = BICUBIC) -> Image.Image:
+    """`img` (loaded, any mode) as RGB of size `target` (at most its own), transparency on white,
+    resampled with `resample`."""
     if needs_strips(img.mode, img.has_transparency_data):
-        return _by_strips(img, Strips.of(img.size, target))
+        return _by_strips(img, Strips.of(img.size, target), resample)
     if img.size != target:
-        img = img.resize(target, BICUBIC, reducing_gap=REDUCING_GAP)
+        img = img.resize(target, resample, reducing_gap=REDUCING_GAP)
     return img if img.mode == "RGB" else img.convert("RGB")
 
 
@@ -107,7 +109,7 @@ class Strips:
         return self.target[0], self.reduced[1]
 
 
-def _by_strips(img: Image.Image, strips: Strips) -> Image.Image:
+def _by_strips(img: Image.Image, strips: Strips, resample: Resample) -> Image.Image:
     (width, height), (fx, fy) = img.size, strips.factors
     across = Image.new("RGB", strips.across)
     for top in range(0, height, strips.rows):
@@ -116,8 +118,8 @@ def _by_strips(img: Image.Image, strips: Strips) -> Image.Image:
             part = part.reduce((fx, fy))
         if part.width != across.width:
             # Across only; the box is the source's own extent, as Pillow's resize takes it.
-            part = part.resize((across.width, part.height), BICUBIC, box=(0, 0, width / fx, part.height))
+            part = part.resize((across.width, part.height), resample, box=(0, 0, width / fx, part.height))
         across.paste(part, (0, top // fy))
     if across.size == strips.target:
         return across
-    return across.resize(strips.target, BICUBIC, box=(0, 0, across.width, height / fy))
+    return across.resize(strips.target, resample, box=(0, 0, across.width, height / fy))
