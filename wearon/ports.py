@@ -1,5 +1,6 @@
-"""Every boundary of the use cases (`wearon.services`): each is a Protocol with a real adapter and
-a fake of ours.
+"""Every boundary of the use cases (`wearon.services`): each is a Protocol, with a production
+adapter and, where production's needs the cloud, an embedded one (SQLite, local files, a local
+image provider) that `make run` and the tests use.
 
 The adapters live in `wearon.adapters`; `wearon.bootstrap` picks them from the settings.
 """
