@@ -23,6 +23,12 @@ ERROR_ID_OPTION = "wearon_error_id"
 TaskOf = Callable[[dramatiq.Message[Any]], GenerationTask]
 
 
+def error_id_of(message: Any) -> str | None:
+    """The id ErrorIds gave the unexpected error that ended `message`'s last attempt, if any."""
+    found = message.options.get(ERROR_ID_OPTION)
+    return str(found) if found else None
+
+
 def task_of(broker: dramatiq.Broker, message: dramatiq.Message[Any]) -> GenerationTask | None:
     """The generation task `message` carries, or None if its actor runs none (or it is unreadable)."""
     try:

@@ -10,7 +10,7 @@ import dramatiq
 from loguru import logger
 from redis import RedisError
 
-from wearon.actors.middleware import ERROR_ID_OPTION
+from wearon.actors.middleware import error_id_of
 
 #: Message option carrying the last attempt's error to the nack.
 LAST_ERROR_OPTION = "wearon_last_error"
@@ -46,7 +46,7 @@ class DeadLetterErrors(dramatiq.Middleware):
         # The Redis broker files a dead message under this id, not the message id.
         dead_id = message.options.get("redis_message_id", message.message_id)
         try:
-            self._record(dead_id, error, message.options.get(ERROR_ID_OPTION))
+            self._record(dead_id, error, error_id_of(message))
         except RedisError as exc:
             # The message still dies and is kept; only the reason beside it is lost (it is logged).
             logger.warning("could not record why message {} died ({}): {}", message.message_id, exc, error)

@@ -31,8 +31,3 @@ class ErrorIds(dramatiq.Middleware):
         logger.bind(error_id=error_id).opt(exception=exception).error(
             "unexpected error in {} (error id {})", message.actor_name, error_id
         )
-
-
-def error_id_of(message: Any) -> str | None:
-    found = message.options.get(ERROR_ID_OPTION)
-    return str(found) if found else None

@@ -20,7 +20,7 @@ from dramatiq.middleware import TimeLimitExceeded
 from loguru import logger
 
 from wearon import metrics
-from wearon.actors.middleware import ERROR_ID_OPTION, TASK_OF, task_of
+from wearon.actors.middleware import TASK_OF, error_id_of, task_of
 from wearon.domain.error_id import with_error_id
 from wearon.domain.failure import FailureReason
 from wearon.domain.policy import failure_reason
@@ -62,7 +62,7 @@ class RefundOnFinalFailure(dramatiq.Middleware):
             return
         reason = FailureReason(message.options.get(REASON_OPTION, FailureReason.INTERNAL_ERROR))
         # The id of an unexpected error (ErrorIds), for support to find its traceback.
-        error_id = message.options.get(ERROR_ID_OPTION)
+        error_id = error_id_of(message)
         shown = with_error_id(reason.user_message, error_id)
         try:
             refunded = self._store().fail_and_refund(task.channel, task.session_id, shown)
